@@ -1,0 +1,54 @@
+"""The worker's Celery app: `celery -A app worker --pool=solo -Q <queue>`.
+
+Configuration comes from the environment through `WorkerConfig`; a bad value stops the worker
+with one line naming the variable and exit status 2, before it connects to anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+
+from celery import signals
+
+from .broker import make_celery
+from .config import WorkerConfig
+from .envparse import ConfigError
+
+try:
+    CONFIG = WorkerConfig.from_env()
+except ConfigError as exc:
+    print(f"worker: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+if CONFIG.start_method:
+    # timeout-decorator uses multiprocessing's default context: setting it here is enough.
+    multiprocessing.set_start_method(CONFIG.start_method, force=True)
+
+# Import DuckDB at start-up, as a real worker would: on a free-threaded build this import is what
+# turns the GIL back on unless PYTHON_GIL=0, and every record reports the state after it.
+from . import interpreter  # noqa: E402
+
+RUNTIME = interpreter.describe()
+
+app = make_celery(CONFIG.broker, main="gil-timeout-lab")
+app.conf.task_default_queue = CONFIG.queue
+
+from . import tasks  # noqa: E402,F401  (registers tasks.leak_demo)
+
+log = logging.getLogger("lab.worker")
+
+
+@signals.worker_ready.connect
+def _announce(**_):
+    facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
+    log.warning(
+        "worker=%s queue=%s strategy=%s cleanup=%d broker=%s %s",
+        CONFIG.worker_name,
+        CONFIG.queue,
+        CONFIG.strategy,
+        CONFIG.cleans_up,
+        CONFIG.broker.kind,
+        facts,
+    )

@@ -1,0 +1,80 @@
+"""Every default and accepted range of the lab, in one place.
+
+The worker (app/), the producer (producer/), the host scripts (scripts/) and the tests read
+their numbers from here, so a reader changes a default once and the README's table of
+overrides stays true.
+"""
+
+from __future__ import annotations
+
+# --- broker -------------------------------------------------------------------------------
+BROKER_URL = "amqp://guest:guest@localhost:5672//"
+# kombu's filesystem transport: the embedded broker that needs no server (`scripts/lab run`
+# on a bare machine). The path after the scheme is the message folder.
+FILESYSTEM_SCHEME = "filesystem://"
+
+# --- the workload ---------------------------------------------------------------------------
+ITERATIONS = 3
+ITERATIONS_RANGE = (1, 10_000)
+# Rows scanned by the DuckDB query. 1e9 rows take tens of seconds on one thread here, so a
+# timeout always fires long before the query would end on its own.
+DUCKDB_ROWS = 1_000_000_000
+DUCKDB_ROWS_RANGE = (1, 10**12)
+DUCKDB_TIMEOUT = 0.5  # seconds
+DUCKDB_TIMEOUT_RANGE = (0.01, 3600.0)
+DUCKDB_THREADS = 1
+DUCKDB_THREADS_RANGE = (1, 256)
+
+# --- what the worker measures -----------------------------------------------------------------
+# The article's `children=3 zombies=1` is a snapshot taken right after the timed-out call
+# returns; the second snapshot, SETTLE_SECONDS later, shows what the forkserver reaped by then.
+SETTLE_SECONDS = 0.5
+SETTLE_SECONDS_RANGE = (0.0, 60.0)
+# CLEANUP_CHILDREN: SIGTERM the task processes, wait this long, SIGKILL survivors, wait again.
+CLEANUP_GRACE_SECONDS = 1.0
+CLEANUP_GRACE_RANGE = (0.0, 60.0)
+
+# --- timeout strategies -----------------------------------------------------------------------
+STRATEGY = "process"
+STRATEGIES = (
+    "process",  # timeout-decorator, use_signals=False: the article's baseline
+    "process+cleanup",  # the same, then reap the task processes with psutil (the article's fix)
+    "signals",  # timeout-decorator with SIGALRM
+    "interrupt",  # a watchdog thread calls con.interrupt()
+    "deadline",  # DuckDB's own SET max_execution_time
+    "prefork-time-limit",  # Celery prefork pool, soft_time_limit/time_limit, no decorator
+)
+START_METHODS = ("fork", "forkserver", "spawn")
+
+# --- workers and queues -------------------------------------------------------------------------
+# The article's three workers. Each consumes one queue named like the worker.
+ARTICLE_WORKERS = {
+    # queue: (build, strategy)
+    "gil": ("gil", "process"),
+    "gil-clean": ("gil", "process+cleanup"),
+    "nogil": ("nogil", "process"),
+}
+BUILDS = ("gil", "nogil")
+TARGET_QUEUES = ("gil", "gil-clean")  # what `docker compose up -d rabbitmq worker-gil worker-gil-clean` serves
+
+
+def strategy_queue(build: str, strategy: str) -> str:
+    """Queue of the strategy matrix: `<build>.<strategy>`, e.g. `nogil.interrupt`."""
+    return f"{build}.{strategy}"
+
+
+KNOWN_QUEUES = tuple(ARTICLE_WORKERS) + tuple(
+    strategy_queue(build, strategy) for build in BUILDS for strategy in STRATEGIES
+)
+
+# --- producer ---------------------------------------------------------------------------------
+RESULTS_DIR = "results"
+# How long the producer waits for one iteration's result beyond its own timeout + settle time
+# before it reports the iteration as missing (never a hang).
+RESULT_GRACE_SECONDS = 60.0
+RESULT_GRACE_RANGE = (1.0, 3600.0)
+# How long the producer and workers keep retrying an unreachable broker before giving up.
+BROKER_CONNECT_SECONDS = 10.0
+BROKER_CONNECT_RANGE = (0.0, 600.0)
+
+TASK_NAME = "tasks.leak_demo"

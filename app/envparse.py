@@ -1,0 +1,132 @@
+"""Parse settings from an explicit mapping (usually os.environ) into typed values.
+
+Every reader of the environment goes through these functions, so every bad value fails the
+same way: one `ConfigError` whose message names the variable, the value and the accepted range.
+Entry points print that message as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+
+class ConfigError(ValueError):
+    """A setting has a value outside its accepted range."""
+
+    def __init__(self, name: str, value: object, expected: str):
+        self.name = name
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{name}={value!r}: expected {expected}")
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def integer(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+    lo, hi = bounds
+    expected = f"an integer from {lo} to {hi}"
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(name, raw, expected) from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, raw, expected)
+    return value
+
+
+def number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    bounds: tuple[float, float],
+    *,
+    unit: str = "seconds",
+    exclusive_low: bool = False,
+) -> float:
+    lo, hi = bounds
+    low_word = "greater than" if exclusive_low else "from"
+    expected = f"a number {low_word} {lo:g} to {hi:g} ({unit})"
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, raw, expected) from None
+    if math.isnan(value) or math.isinf(value):
+        raise ConfigError(name, raw, expected)
+    if value < lo or value > hi or (exclusive_low and value == lo):
+        raise ConfigError(name, raw, expected)
+    return value
+
+
+def choice(env: Mapping[str, str], name: str, default: str, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        raise ConfigError(name, raw, "one of " + ", ".join(choices))
+    return raw
+
+
+def optional_choice(env: Mapping[str, str], name: str, choices: Iterable[str]) -> str | None:
+    """Like `choice`, but unset means None (e.g. START_METHOD: the interpreter's default)."""
+    choices = tuple(choices)
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    if raw not in choices:
+        raise ConfigError(name, raw, "one of " + ", ".join(choices) + " (or unset)")
+    return raw
+
+
+def flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, raw, "1 or 0 (also true/false, yes/no, on/off)")
+
+
+def choice_list(
+    env: Mapping[str, str], name: str, default: Iterable[str], choices: Iterable[str]
+) -> tuple[str, ...]:
+    """A comma-separated list of names, each from `choices`, no duplicates, at least one."""
+    choices = tuple(choices)
+    expected = "a comma-separated list of " + ", ".join(choices)
+    raw = _raw(env, name)
+    if raw is None:
+        return tuple(default)
+    items = [item.strip() for item in raw.split(",")]
+    if not items or any(not item for item in items):
+        raise ConfigError(name, raw, expected)
+    for item in items:
+        if item not in choices:
+            raise ConfigError(name, raw, f"{expected} ({item!r} is not one)")
+    if len(set(items)) != len(items):
+        raise ConfigError(name, raw, f"{expected}, each at most once")
+    return tuple(items)
+
+
+def broker_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    schemes = ("amqp://", "amqps://", "pyamqp://", "filesystem://", "memory://")
+    if not raw.startswith(schemes):
+        raise ConfigError(name, raw, "a URL starting with " + ", ".join(schemes))
+    return raw

@@ -1,0 +1,34 @@
+"""The DuckDB query the lab times out.
+
+`run_query` is a top-level function on purpose: under the `forkserver` and `spawn` start
+methods (forkserver is CPython 3.14's default on Linux) multiprocessing pickles the target by
+reference, so a nested function or a lambda fails before the query starts.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SQL = "SELECT sum(hash(range)) FROM range(?)"
+
+
+def connect(threads: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection limited to `threads` DuckDB worker threads."""
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads={int(threads)}")
+    return con
+
+
+def run_query(rows: int, threads: int = 1) -> int:
+    """Hash and sum `rows` integers: pure CPU inside DuckDB, ~0.1 s per 10 million rows here."""
+    con = connect(threads)
+    try:
+        return execute(con, rows)
+    finally:
+        con.close()
+
+
+def execute(con: duckdb.DuckDBPyConnection, rows: int) -> int:
+    """Run the lab's query on an open connection and return its single value."""
+    (value,) = con.execute(SQL, [int(rows)]).fetchone()
+    return int(value)

@@ -1,0 +1,95 @@
+"""`tasks.leak_demo`: one iteration of the experiment.
+
+Baseline, workload, measure: the worker's resources before the call, the timed-out DuckDB call
+under the configured strategy, a process-tree snapshot right after it returns ("immediate"),
+optional cleanup, a second snapshot SETTLE_SECONDS later ("settled"), the resources after.
+It logs the article's line and returns the whole record as JSON-able data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from celery.utils.log import get_task_logger
+
+from . import defaults, probe, strategies
+from .celery_app import CONFIG, RUNTIME, app
+from .cleanup import reap_tasks
+
+log = get_task_logger("tasks.leak_demo")
+
+
+def _check(name: str, value, lo, hi, kind):
+    if not isinstance(value, kind) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r}: expected {kind.__name__} from {lo} to {hi}")
+
+
+@app.task(name=defaults.TASK_NAME, bind=True)
+def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | None = None) -> dict:
+    _check("iteration", iteration, 1, defaults.ITERATIONS_RANGE[1], int)
+    _check("rows", rows, *defaults.DUCKDB_ROWS_RANGE, int)
+    _check("timeout", float(timeout), *defaults.DUCKDB_TIMEOUT_RANGE, float)
+    timeout = float(timeout)
+
+    before = probe.Resources.of()
+    baseline = probe.snapshot()
+    outcome = strategies.run(CONFIG.strategy, rows, timeout, CONFIG.duckdb_threads)
+    immediate = probe.snapshot()
+    log.warning(
+        "iter=%d outcome=%s children=%d zombies=%d", iteration, outcome.outcome, immediate.children, immediate.zombies
+    )
+
+    cleanup = None
+    if CONFIG.cleans_up and outcome.outcome == "timeout":
+        cleanup = reap_tasks(grace=CONFIG.cleanup_grace)
+        log.warning("%s", cleanup.log_line())
+
+    # Whatever burns CPU from here on is work nobody is waiting for any more: leftover task
+    # processes, or DuckDB threads inside the worker that have not stopped yet.
+    settle_start = probe.Resources.of().cpu_seconds
+    mark = probe.snapshot()
+    time.sleep(CONFIG.settle_seconds)
+    settled = probe.snapshot()
+    after = probe.Resources.of()
+    in_worker = max(0.0, after.cpu_seconds - settle_start)
+    cpu_after_deadline = round(probe.cpu_after(mark, settled) + in_worker, 3)
+
+    leaked = [p.pid for p in settled.tasks]
+    overshoot = round(outcome.elapsed - timeout, 4) if outcome.outcome == "timeout" else None
+    log.warning(
+        "iter=%d settled children=%d zombies=%d leaked=%d cpu_after_deadline=%.3fs overshoot=%s",
+        iteration,
+        settled.children,
+        settled.zombies,
+        len(leaked),
+        cpu_after_deadline,
+        "-" if overshoot is None else f"{overshoot:.3f}s",
+    )
+    return {
+        "run_id": run_id,
+        "iteration": iteration,
+        "worker": CONFIG.worker_name,
+        "queue": CONFIG.queue,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        **RUNTIME,
+        "strategy": CONFIG.strategy,
+        "cleanup_enabled": CONFIG.cleans_up,
+        "broker": CONFIG.broker.kind,
+        "rows": rows,
+        "timeout": timeout,
+        "duckdb_threads": CONFIG.duckdb_threads,
+        "settle_seconds": CONFIG.settle_seconds,
+        **outcome.as_dict(),
+        "overshoot": overshoot,
+        "baseline": baseline.as_dict(),
+        "immediate": immediate.as_dict(),
+        "settled": settled.as_dict(),
+        "cleanup": None if cleanup is None else cleanup.as_dict(),
+        "leaked_task_pids": leaked,
+        "cpu_after_deadline": cpu_after_deadline,
+        "resources_before": before.__dict__,
+        "resources_after": after.__dict__,
+    }
