@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -32,13 +33,16 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     records = sorted(collected.records + collected.missing, key=lambda r: (r["queue"], r["iteration"]))
     run_dir = Path(cfg.results_dir) / cfg.run_id
     write_jsonl(run_dir / "records.jsonl", records)
-    text = summary.table(summary.rows(records, cfg.target_queues))
-    header = f"run {cfg.run_id}  broker={cfg.broker.kind} ({cfg.broker.display_url})"
-    write_text(run_dir / "summary.txt", header + "\n" + text + "\n")
+    lines = summary.header(records)
+    lines += [line for line in (env or os.environ).get("SUMMARY_NOTE", "").splitlines() if line.strip()]
+    lines.append(f"run {cfg.run_id}, broker {cfg.broker.kind} ({cfg.broker.display_url})")
+    lines += ["", summary.table(summary.rows(records, cfg.target_queues)), ""]
+    lines += summary.notes(records)
+    text = "\n".join(lines).rstrip() + "\n"
+    write_text(run_dir / "summary.txt", text)
     report.write(run_dir, records, list(cfg.target_queues), cfg.run_id)
     print()
-    print(header)
-    print(text)
+    print(text, end="")
     print(f"\nrecords: {run_dir / 'records.jsonl'}  report: {run_dir / 'report.md'}")
     if collected.missing:
         print(f"producer: {len(collected.missing)} iteration(s) missing", file=sys.stderr)

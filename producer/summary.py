@@ -85,3 +85,57 @@ def table(summary_rows: list[dict], markdown: bool = False) -> str:
     lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*cells) for cells in body]
     return "\n".join(lines)
+
+
+def header(records: Iterable[dict]) -> list[str]:
+    """First lines of the summary: which interpreters the workers ran on."""
+    seen = {}
+    for r in records:
+        if "python" in r:
+            key = (r["python"], r["build"], r["gil_enabled"], r["start_method"])
+            seen.setdefault(key, []).append(r["queue"])
+    lines = []
+    for (python, build, gil, start), queues in seen.items():
+        names = ", ".join(sorted(set(queues)))
+        lines.append(
+            f"interpreter: CPython {python}, {build} build, GIL {'on' if gil else 'off'} after importing duckdb, "
+            f"start method {start} ({names})"
+        )
+    return lines
+
+
+def notes(records: Iterable[dict]) -> list[str]:
+    """What the numbers show, said in words; only what the records support."""
+    by_queue: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        if "settled" in r:
+            by_queue[r["queue"]].append(r)
+    out = []
+    for queue, recs in by_queue.items():
+        recs.sort(key=lambda r: r["iteration"])
+        leaked = [len(r.get("leaked_task_pids") or []) for r in recs]
+        running = sum(
+            1 for p in recs[-1]["settled"]["processes"] if p["role"] == "task" and p["status"] != "zombie"
+        )
+        cpu = sum(r.get("cpu_after_deadline") or 0 for r in recs)
+        if len(recs) > 1 and leaked[-1] > leaked[0]:
+            out.append(
+                f"{queue}: task processes pile up: {leaked[0]} left after iteration 1, {leaked[-1]} after "
+                f"iteration {recs[-1]['iteration']} ({running} still running the query)"
+            )
+        elif leaked[-1]:
+            out.append(f"{queue}: {leaked[-1]} task process(es) still there after settling")
+        if cpu >= 0.05 and recs[0].get("start_method") == "fork" and running:
+            out.append(
+                f"{queue}: under fork the timed-out children inherited Celery's SIGTERM handler and kept "
+                f"running the query: {cpu:.2f} CPU s burned after the deadlines"
+            )
+        elif cpu >= 0.05:
+            out.append(f"{queue}: {cpu:.2f} CPU s burned after the deadlines")
+        cleanups = [r["cleanup"] for r in recs if r.get("cleanup")]
+        if cleanups:
+            out.append(
+                f"{queue}: cleanup terminated {sum(c['terminated'] for c in cleanups)}, killed "
+                f"{sum(c['killed'] for c in cleanups)}, remaining {max(c['remaining'] for c in cleanups)}"
+            )
+    return out

@@ -1,0 +1,301 @@
+"""`scripts/lab run|quick|down`: the lab on this machine, no Docker.
+
+A run starts a broker (the one in BROKER_URL, else a private RabbitMQ node if rabbitmq-server
+is installed, else kombu's filesystem transport, which needs no server), one Celery worker per
+target queue, then the producer; at the end it stops exactly what it started, by pid, and
+sweeps any process still carrying the run's marker (see procs.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from . import paths, procs, rabbit
+
+sys.path.insert(0, str(paths.REPO))
+from app import defaults, envparse  # noqa: E402  (stdlib-only modules of the worker side)
+from app.config import WorkerConfig  # noqa: E402
+from app.envparse import ConfigError  # noqa: E402
+from producer.config import ProducerConfig  # noqa: E402
+
+BROKERS = ("auto", "rabbitmq", "filesystem")
+READY_SECONDS = 90.0
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit status 2, nothing started."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    queue: str
+    build: str  # which interpreter runs it: gil or nogil
+    strategy: str
+    pool: str  # solo, or prefork for Celery's own time limits
+
+    def env(self) -> dict[str, str]:
+        extra = {"QUEUE": self.queue, "WORKER_NAME": self.queue, "TIMEOUT_STRATEGY": self.strategy}
+        if self.strategy == "process+cleanup":
+            extra["CLEANUP_CHILDREN"] = "1"
+        if self.build == "nogil":
+            extra["PYTHON_GIL"] = "0"  # keep the GIL off after `import duckdb` (it re-enables it otherwise)
+        return extra
+
+    def argv(self, python: str, hostname: str) -> list[str]:
+        pool = ["--pool=prefork", "--concurrency=1"] if self.pool == "prefork" else ["--pool=solo"]
+        return [
+            python, "-m", "celery", "-A", "app", "worker", *pool, "-Q", self.queue,
+            "-n", f"{self.queue}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+        ]
+
+
+def worker_spec(queue: str) -> WorkerSpec:
+    if queue in defaults.ARTICLE_WORKERS:
+        build, strategy = defaults.ARTICLE_WORKERS[queue]
+    else:
+        build, strategy = queue.split(".", 1)
+    return WorkerSpec(queue, build, strategy, "prefork" if strategy == "prefork-time-limit" else "solo")
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, str]:
+    """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`."""
+    out = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key.isupper():
+            raise UsageError(f"{arg!r}: expected VARIABLE=value (e.g. ITERATIONS=5)")
+        out[key] = value
+    return out
+
+
+@dataclass
+class Plan:
+    mode: str  # quick | run
+    env: dict[str, str]
+    producer: ProducerConfig
+    workers: list[WorkerSpec]
+    broker: str  # auto | rabbitmq | filesystem
+    skipped: list[str] = field(default_factory=list)
+
+
+def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, str]) -> Plan:
+    """Validate every setting of producer and workers before anything starts."""
+    env = {**base_env, **overrides}
+    if mode == "quick" and "TARGET_QUEUES" not in overrides and not base_env.get("TARGET_QUEUES"):
+        env["TARGET_QUEUES"] = ",".join(defaults.TARGET_QUEUES)
+    elif mode == "run" and not env.get("TARGET_QUEUES"):
+        env["TARGET_QUEUES"] = ",".join(defaults.ARTICLE_WORKERS)
+    producer = ProducerConfig.from_env(env)
+    broker = envparse.choice(env, "LAB_BROKER", "auto", BROKERS)
+    workers, skipped = [], []
+    for queue in producer.target_queues:
+        spec = worker_spec(queue)
+        if mode == "quick" and spec.build == "nogil":
+            skipped.append(queue)
+            continue
+        WorkerConfig.from_env({**env, **spec.env()})  # same checks the worker makes at start-up
+        workers.append(spec)
+    if not workers:
+        raise ConfigError("TARGET_QUEUES", env["TARGET_QUEUES"], "at least one queue this mode can run (quick runs gil builds only)")
+    if skipped:
+        env["TARGET_QUEUES"] = ",".join(w.queue for w in workers)
+        producer = ProducerConfig.from_env(env)
+    return Plan(mode, env, producer, workers, broker, skipped)
+
+
+# --- interpreters ---------------------------------------------------------------------------------
+
+
+def host_venv(env: Mapping[str, str], say=print) -> Path:
+    """The quick run's venv on this machine's python3, made once (pip installs the pins)."""
+    tag = f"host-{platform.python_implementation().lower()}{platform.python_version()}"
+    venv = paths.cache_root(env) / "venv" / f"{tag}-{paths.requirements_key(*paths.VENV_REQUIREMENTS)}"
+    python = venv / "bin" / "python"
+    if (venv / ".complete").exists():
+        return python
+    say(f"[lab] creating {venv} (pip install -r requirements/lab.txt -r requirements/report.txt) ...")
+    start = time.monotonic()
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    for name in paths.VENV_REQUIREMENTS:
+        cmd += ["-r", str(paths.REQUIREMENTS / name)]
+    if env.get("WHEELHOUSE"):
+        cmd += ["--find-links", env["WHEELHOUSE"]]
+    log = venv / "pip-install.log"
+    with open(log, "wb") as out:
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        out_text = log.read_text(errors="replace")
+        shutil.rmtree(venv, ignore_errors=True)
+        raise RuntimeError(f"pip install failed (exit {done.returncode}):\n{procs.tail(out_text)}")
+    (venv / ".complete").write_text("ok\n")
+    say(f"[lab] venv ready in {time.monotonic() - start:.0f}s")
+    return python
+
+
+def built_python(build: str, env: Mapping[str, str]) -> Path:
+    version = env.get("PYTHON_VERSION") or paths.DEFAULT_PYTHON_VERSION
+    python = paths.venv_dir(version, build, env) / "bin" / "python"
+    if not python.exists():
+        raise UsageError(f"no {build} interpreter at {python}: run `scripts/lab setup` first")
+    return python
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def _base_env(plan: Plan, run_id: str) -> dict[str, str]:
+    env = dict(plan.env)
+    env[procs.MARKER] = run_id
+    env["PYTHONPATH"] = str(paths.REPO)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHON_GIL", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def run(plan: Plan, say=print) -> int:
+    env = plan.env
+    if plan.mode == "quick":
+        pythons = {"gil": str(host_venv(env, say))}
+    else:
+        pythons = {w.build: str(built_python(w.build, env)) for w in plan.workers}
+        pythons.setdefault("gil", str(built_python("gil", env)))
+    producer_python = pythons["gil"]
+
+    run_id = plan.producer.run_id
+    work = paths.cache_root(env) / "run" / run_id
+    results = Path(plan.producer.results_dir).resolve() / run_id
+    logs = results / "logs"
+    state = procs.StateFile(paths.cache_root(env) / "run" / f"{run_id}.json")
+    started: list[procs.Started] = []
+    record = {"run_id": run_id, "work": str(work), "started": []}
+
+    def remember(p: procs.Started) -> procs.Started:
+        started.append(p)
+        record["started"].append(p.as_dict())
+        state.write(record)
+        return p
+
+    base = _base_env(plan, run_id)
+    state.write(record)
+    try:
+        # broker
+        if env.get("BROKER_URL"):
+            broker_url, broker_desc = env["BROKER_URL"], "given by BROKER_URL"
+        elif plan.broker in ("auto", "rabbitmq") and rabbit.available():
+            say("[lab] starting a private RabbitMQ node ...")
+            node, broker_url = rabbit.start(work / "rabbitmq", base, run_id)
+            remember(node)
+            broker_desc = f"private RabbitMQ node (pid {node.pid})"
+        elif plan.broker == "rabbitmq":
+            raise UsageError("LAB_BROKER=rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+        else:
+            broker_url = f"{defaults.FILESYSTEM_SCHEME}{work / 'broker'}"
+            broker_desc = "embedded (kombu filesystem transport, no server)"
+        base["BROKER_URL"] = broker_url
+        say(f"[lab] broker: {broker_desc}")
+
+        # workers
+        hostname = f"{socket.gethostname()}-{run_id}"
+        for spec in plan.workers:
+            python = pythons[spec.build]
+            wenv = {**base, **spec.env()}
+            p = remember(
+                procs.spawn(f"worker {spec.queue}", spec.argv(python, hostname), wenv, logs / f"worker-{spec.queue}.log", cwd=paths.REPO)
+            )
+            say(f"[lab] worker {spec.queue}: pid {p.pid}, {spec.build} build, strategy {spec.strategy}, pool {spec.pool}")
+        for p in started:
+            if p.name.startswith("worker"):
+                procs.wait_for_line(p, [" ready."], timeout=READY_SECONDS)
+        say("[lab] workers ready; running the producer")
+
+        # producer, in the foreground
+        penv = {**base, "RESULTS_DIR": str(Path(plan.producer.results_dir).resolve()), "RUN_ID": run_id}
+        penv["SUMMARY_NOTE"] = summary_note(plan, producer_python, broker_desc)
+        proc = subprocess.run([producer_python, "-m", "producer"], env=penv, cwd=paths.REPO)
+        return proc.returncode
+    finally:
+        stop_all(started, run_id, say)
+        shutil.rmtree(work, ignore_errors=True)
+        state.remove()
+
+
+def summary_note(plan: Plan, producer_python: str, broker_desc: str) -> str:
+    lines = [f"broker: {broker_desc}"]
+    if plan.mode == "quick":
+        lines.append(
+            "nogil skipped: it needs the free-threaded CPython 3.14 build (`scripts/lab setup`, then `scripts/lab run`)"
+        )
+    elif plan.skipped:
+        lines.append("skipped: " + ", ".join(plan.skipped))
+    return "\n".join(lines)
+
+
+def stop_all(started: list[procs.Started], run_id: str, say=print) -> None:
+    # workers first (warm shutdown), the broker last
+    for p in sorted(started, key=lambda s: s.name == "rabbitmq"):
+        how = procs.stop(p)
+        say(f"[lab] {p.name} (pid {p.pid}): {how}")
+    names = {pid: procs.name(pid) for pid in procs.marked(run_id)}
+    left = procs.sweep(run_id)
+    if left:
+        what = ", ".join(f"{names.get(pid, '?')} {pid}" for pid in left)
+        say(f"[lab] stopped {len(left)} leftover process(es) of run {run_id}: {what}")
+
+
+def down(env: Mapping[str, str], say=print) -> int:
+    """Stop whatever crashed runs left: recorded pids first, then anything with a lab marker."""
+    run_dir = paths.cache_root(env) / "run"
+    found = 0
+    for path in sorted(run_dir.glob("*.json")) if run_dir.exists() else []:
+        data = json.loads(path.read_text())
+        for item in data.get("started", []):
+            p = procs.Started(**item)
+            how = procs.stop(p, grace=5.0)
+            if how != "already gone":
+                found += 1
+            say(f"[lab] down: {p.name} (pid {p.pid}) of run {data['run_id']}: {how}")
+        shutil.rmtree(data.get("work", ""), ignore_errors=True)
+        path.unlink()
+    orphans = procs.marked()
+    if orphans:
+        say(f"[lab] down: {len(orphans)} orphaned lab process(es) found: {orphans}")
+        for pid in orphans:
+            runs = {item.split(b"=", 1)[1].decode() for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item.startswith(procs.MARKER.encode() + b"=")} if procs.alive(pid) else set()
+            for run_id in runs:
+                found += len(procs.sweep(run_id))
+    say(f"[lab] down: {'nothing left running' if not found else f'stopped {found} process(es)'}")
+    return 0
+
+
+def main(mode: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    env = dict(os.environ if env is None else env)
+    try:
+        if mode == "down":
+            if args:
+                raise UsageError(f"down takes no arguments, got {' '.join(args)}")
+            return down(env)
+        plan = make_plan(mode, parse_overrides(args), env)
+        return run(plan)
+    except (ConfigError, UsageError) as exc:
+        print(f"lab {mode}: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a component failed to start: say so, everything is stopped already
+        print(f"lab {mode}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,197 @@
+"""Processes the host scripts start, and how they stop them: by pid, and only theirs.
+
+Every process the lab starts gets `LAB_RUN_ID=<run>` in its environment. Children inherit it
+(task processes, forkservers, epmd, ...), so even an orphan re-parented to init can be found
+again by reading /proc/<pid>/environ: that is how `scripts/lab down` and the tests find what a
+crashed run left behind, without ever touching a process the lab did not start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+MARKER = "LAB_RUN_ID"
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of `pid` (clock ticks since boot), to detect pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def alive(pid: int, started: int | None = None) -> bool:
+    """Running (not a zombie) and, when `started` is given, still the same process."""
+    st = state(pid)
+    if st is None or st == "Z":
+        return False
+    return started is None or start_time(pid) == started
+
+
+def marked(run_id: str | None = None) -> list[int]:
+    """Live pids whose environment carries the lab's marker (for `run_id`, or any run)."""
+    found = []
+    needle = f"{MARKER}={run_id}".encode() if run_id else f"{MARKER}=".encode()
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(item == needle or (not run_id and item.startswith(needle)) for item in environ.split(b"\0")):
+            if alive(int(entry.name)):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class Started:
+    name: str
+    pid: int
+    started: int | None
+    log: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def spawn(name: str, argv: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None) -> Started:
+    """Start `argv` in a session of its own (so its whole tree can be signalled), output to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, env=dict(env), cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Started(name=name, pid=proc.pid, started=start_time(proc.pid), log=str(log))
+
+
+def wait_for_line(started: Started, needles: Iterable[str], timeout: float, poll: float = 0.2) -> str:
+    """Wait until the log shows one of `needles`; raise with the log's tail if the process dies or time runs out."""
+    needles = tuple(needles)
+    deadline = time.monotonic() + timeout
+    while True:
+        text = Path(started.log).read_text(errors="replace") if Path(started.log).exists() else ""
+        for needle in needles:
+            if needle in text:
+                return needle
+        if not alive(started.pid, started.started):
+            _reap(started.pid)
+            raise RuntimeError(f"{started.name} exited before it was ready:\n{tail(text)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{started.name} not ready after {timeout:.0f}s:\n{tail(text)}")
+        time.sleep(poll)
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the session/group we created with start_new_session
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop(started: Started, grace: float = 10.0, sig: int = signal.SIGTERM) -> str:
+    """Signal the process (and its group), wait `grace`, SIGKILL what is left. Returns how it ended."""
+    if not alive(started.pid, started.started):
+        _reap(started.pid)
+        return "already gone"
+    _signal_group(started.pid, sig)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(started.pid)
+        if not alive(started.pid, started.started):
+            break
+        time.sleep(0.1)
+    else:
+        _signal_group(started.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        _reap(started.pid)
+        return "killed"
+    # the leader is gone; make sure nothing of its group lingers
+    _signal_group(started.pid, signal.SIGKILL)
+    return "stopped"
+
+
+def sweep(run_id: str, grace: float = 3.0) -> list[int]:
+    """Terminate every live process marked with `run_id`; returns the pids it had to stop."""
+    pids = marked(run_id)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        for p in pids:
+            _reap(p)
+        time.sleep(0.1)
+    for pid in pids:
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _reap(pid)
+    return pids
+
+
+class StateFile:
+    """What a run started, on disk, so `scripts/lab down` can stop it after a crash."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.path)
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text())
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
