@@ -32,6 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import native
 
         return native.main(command, rest)
+    if command == "_test-venv":  # used by scripts/test: print the test venv's python, making it once
+        from . import native, paths
+
+        python = native.host_venv(
+            __import__("os").environ, say=lambda m: print(m, file=sys.stderr),
+            requirements=(*paths.VENV_REQUIREMENTS, "test.txt"), purpose="test",
+        )
+        print(python)
+        return 0
     if command == "claims":
         from . import claims
 

@@ -69,13 +69,36 @@ def worker_spec(queue: str) -> WorkerSpec:
 
 
 def parse_overrides(args: Sequence[str]) -> dict[str, str]:
-    """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`."""
-    out = {}
-    for arg in args:
+    """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`.
+
+    `--strategies a,b [--builds gil,nogil]` is shorthand for the strategy matrix's queues,
+    TARGET_QUEUES=gil.a,gil.b,nogil.a,nogil.b (validated like any TARGET_QUEUES).
+    """
+    out: dict[str, str] = {}
+    options: dict[str, str] = {}
+    words = list(args)
+    while words:
+        arg = words.pop(0)
+        if arg.startswith("--"):
+            flag, sep, value = arg.partition("=")
+            if flag not in ("--strategies", "--builds"):
+                raise UsageError(f"unknown option {flag}: expected --strategies or --builds")
+            if not sep:
+                if not words:
+                    raise UsageError(f"{flag} needs a value")
+                value = words.pop(0)
+            options[flag] = value
+            continue
         key, sep, value = arg.partition("=")
         if not sep or not key.isupper():
             raise UsageError(f"{arg!r}: expected VARIABLE=value (e.g. ITERATIONS=5)")
         out[key] = value
+    if "--builds" in options and "--strategies" not in options:
+        raise UsageError("--builds goes with --strategies")
+    if "--strategies" in options:
+        strategies = envparse.choice_list({"STRATEGIES": options["--strategies"]}, "STRATEGIES", (), defaults.STRATEGIES)
+        builds = envparse.choice_list({"BUILDS": options.get("--builds", "")}, "BUILDS", defaults.BUILDS, defaults.BUILDS)
+        out["TARGET_QUEUES"] = ",".join(defaults.strategy_queue(b, st) for b in builds for st in strategies)
     return out
 
 
@@ -117,20 +140,25 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
 # --- interpreters ---------------------------------------------------------------------------------
 
 
-def host_venv(env: Mapping[str, str], say=print) -> Path:
-    """The quick run's venv on this machine's python3, made once (pip installs the pins)."""
-    tag = f"host-{platform.python_implementation().lower()}{platform.python_version()}"
-    venv = paths.cache_root(env) / "venv" / f"{tag}-{paths.requirements_key(*paths.VENV_REQUIREMENTS)}"
+def host_venv(env: Mapping[str, str], say=print, requirements: Sequence[str] = paths.VENV_REQUIREMENTS,
+              purpose: str = "host") -> Path:
+    """A venv on this machine's python3 with `requirements` installed, made once and reused.
+
+    The quick run uses the lab's pins; `scripts/test` adds pytest (purpose "test").
+    """
+    tag = f"{purpose}-{platform.python_implementation().lower()}{platform.python_version()}"
+    venv = paths.cache_root(env) / "venv" / f"{tag}-{paths.requirements_key(*requirements)}"
     python = venv / "bin" / "python"
     if (venv / ".complete").exists():
         return python
-    say(f"[lab] creating {venv} (pip install -r requirements/lab.txt -r requirements/report.txt) ...")
+    listed = " ".join(f"-r requirements/{name}" for name in requirements)
+    say(f"[lab] creating {venv} (pip install {listed}) ...")
     start = time.monotonic()
     venv.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    for name in paths.VENV_REQUIREMENTS:
+    for name in requirements:
         cmd += ["-r", str(paths.REQUIREMENTS / name)]
     if env.get("WHEELHOUSE"):
         cmd += ["--find-links", env["WHEELHOUSE"]]

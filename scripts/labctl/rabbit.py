@@ -51,6 +51,10 @@ def start(folder: Path, env: Mapping[str, str], run_id: str, timeout: float = 90
             "RABBITMQ_PID_FILE": str(folder / "rabbitmq.pid"),
         }
     )
+    # rabbitmqctl needs the same node name, cookie (HOME) and epmd port to reach the node.
+    (folder / "node.env").write_text(
+        "".join(f"{k}={node_env[k]}\n" for k in ("HOME", "RABBITMQ_NODENAME", "ERL_EPMD_PORT"))
+    )
     started = procs.spawn("rabbitmq", [SERVER], node_env, folder / "rabbitmq.log", cwd=folder)
     procs.wait_for_line(started, ["Server startup complete"], timeout=timeout)
     return started, f"amqp://guest:guest@127.0.0.1:{port}//"

@@ -1,0 +1,76 @@
+"""Fixtures every part of the suite shares. Helpers live in labtest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import labtest
+from labctl import procs, rabbit
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """After every test, no process carrying a lab marker may be running that was not there before."""
+    before = set(labtest.marked_processes())
+    yield
+    leftovers = {pid: name for pid, name in labtest.marked_processes().items() if pid not in before}
+    if leftovers:
+        for pid in leftovers:  # stop them so one failure does not cascade, then fail
+            procs.stop(procs.Started("leftover", pid, procs.start_time(pid), ""), grace=2.0)
+        pytest.fail(f"processes left running by this test: {leftovers}")
+
+
+class Broker:
+    """A private RabbitMQ node (labctl.rabbit) and a way to ask it about its queues."""
+
+    def __init__(self, started: procs.Started, url: str, folder: Path, run_id: str):
+        self.started, self.url, self.folder, self.run_id = started, url, folder, run_id
+
+    def ctl_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"HOME": str(self.folder), "RABBITMQ_NODENAME": f"lab-{self.run_id}@localhost"})
+        env.update({k: v for k, v in _node_env(self.folder).items()})
+        return env
+
+    def queue_depths(self) -> dict[str, int]:
+        """Messages ready in each queue, from rabbitmqctl."""
+        import subprocess
+
+        out = subprocess.run(
+            ["rabbitmqctl", "-q", "-n", f"lab-{self.run_id}@localhost", "list_queues", "name", "messages"],
+            env=self.ctl_env(), capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        depths = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                depths[parts[0]] = int(parts[1])
+        return depths
+
+
+def _node_env(folder: Path) -> dict[str, str]:
+    env = {}
+    for line in (folder / "node.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value
+    return env
+
+
+@pytest.fixture(scope="session")
+def rabbitmq():
+    """A real RabbitMQ node for the session, stopped by pid at the end."""
+    labtest.need(rabbit.available(), "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    folder = Path(tempfile.mkdtemp(prefix="lab-test-rabbit-"))
+    run_id = f"test-{os.getpid()}"
+    started, url = rabbit.start(folder, os.environ, run_id)
+    try:
+        yield Broker(started, url, folder, run_id)
+    finally:
+        procs.stop(started)
+        procs.sweep(run_id)
+        shutil.rmtree(folder, ignore_errors=True)

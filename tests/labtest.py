@@ -1,0 +1,82 @@
+"""Helpers shared by the lab's tests: run the real scripts, find what they left running.
+
+No mocks here: these start real brokers, workers and interpreters, and read real logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))
+
+from labctl import paths, procs  # noqa: E402
+
+CI = bool(os.environ.get("CI"))
+SHARED = Path(os.environ.get("LAB_SHARED") or REPO.parent / "shared")
+
+# The article's log lines, exactly.
+ITER_LINE = re.compile(r"iter=(\d+) outcome=(\w+) children=(\d+) zombies=(\d+)$", re.M)
+CLEANUP_LINE = re.compile(r"cleanup terminated=(\d+) killed=(\d+) remaining=(\d+)$", re.M)
+
+
+def threshold(name: str, default: float) -> float:
+    """A bound a test asserts, overridable from the environment (e.g. LAB_TEST_MAX_OVERSHOOT)."""
+    return float(os.environ.get(name, default))
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip on a developer machine, fail under CI=true: CI must run everything."""
+    import pytest
+
+    if condition:
+        return
+    if CI:
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def built_python(build: str) -> Path:
+    python = paths.venv_dir(paths.DEFAULT_PYTHON_VERSION, build) / "bin" / "python"
+    need(python.exists(), f"no {build} interpreter at {python}: run scripts/lab setup")
+    return python
+
+
+def lab(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `scripts/lab ARGS` and capture its output (stdout and stderr apart)."""
+    return subprocess.run(
+        [str(REPO / "scripts" / "lab"), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_dirs(results: Path) -> list[Path]:
+    return sorted(p for p in results.iterdir() if (p / "records.jsonl").exists()) if results.exists() else []
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines() if line.strip()]
+
+
+def worker_log(run_dir: Path, queue: str) -> str:
+    return (run_dir / "logs" / f"worker-{queue}.log").read_text(errors="replace")
+
+
+def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """The environment for a lab run in a test: results under tmp_path, small defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON_GIL"))}
+    env.pop("VIRTUAL_ENV", None)
+    env.update({"RESULTS_DIR": str(tmp_path / "results"), "ITERATIONS": "2", "DUCKDB_ROWS": "300000000",
+                "DUCKDB_TIMEOUT": "0.3"})
+    env.update(overrides)
+    return env
+
+
+def marked_processes() -> dict[int, str]:
+    """Every live process carrying a lab marker, with its command name."""
+    return {pid: procs.name(pid) for pid in procs.marked()}
