@@ -371,7 +371,8 @@ def probe_json(cmd: Sequence[str], env: Mapping[str, str], log: Path | None = No
         with open(log, "a") as fh:
             fh.write(f"\n$ {shlex.join(str(c) for c in cmd[:2])} <probe>\n{proc.stdout}{proc.stderr}")
     if proc.returncode != 0:
-        raise StepError(f"probe `{cmd[0]}` exited {proc.returncode}: {noise_free(proc.stderr)[-1:]}", log)
+        last = (noise_free(proc.stderr) or ["(no output)"])[-1].strip()
+        raise StepError(f"probe `{cmd[0]}` exited {proc.returncode}: {last}", log)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             data = json.loads(line)
@@ -464,12 +465,15 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import duckdb
 after = sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True
-answer = duckdb.sql("select 42").fetchone()[0]
+try:
+    query = duckdb.sql("select 42").fetchall() == [(42,)]
+except Exception as exc:
+    query = f"{type(exc).__name__}: {exc}"
 import celery, timeout_decorator, psutil
 print(json.dumps({
     "gil_enabled_before_import": before,
     "gil_enabled_after_import_duckdb": after,
-    "duckdb_query_ok": answer == 42,
+    "duckdb_query_ok": query,
     "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
     "packages": {n: md.version(n) for n in
                  ("duckdb", "celery", "kombu", "billiard", "timeout-decorator", "psutil", "matplotlib")},
@@ -531,7 +535,7 @@ def verify_venv(version: str, flavour: str, env: Mapping[str, str], log: Path | 
     expected = {"PYTHON_GIL unset": True, "PYTHON_GIL=0": False}
     checks = {
         "flavour_ok": flavour_ok(flavour, interp["py_gil_disabled"]),
-        "imports_ok": all(r["duckdb_query_ok"] for r in runs.values()),
+        "imports_ok": all(r["duckdb_query_ok"] is True for r in runs.values()),
         "gil_as_expected": all(r["gil_enabled_after_import_duckdb"] == expected[k]
                                for k, r in runs.items()),
     }
@@ -730,13 +734,43 @@ def _lock(env: Mapping[str, str]) -> Iterator[None]:
         yield
 
 
+def _starts(python: str, env: Mapping[str, str]) -> bool:
+    """Does this interpreter still start? (A moved or damaged prefix is rebuilt, not trusted.)"""
+    try:
+        return subprocess.run([python, "-c", ""], env=child_env(env), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def _plan(version: str, flavours: Sequence[str], force: bool, env: Mapping[str, str]) -> dict:
-    return {f: {"interpreter": force or not interpreter_ready(version, f, env),
-                "venv": force or not venv_ready(version, f, env)} for f in flavours}
+    plan = {}
+    for f in flavours:
+        fp = flavour_paths(version, f, env)
+        interp = force or not interpreter_ready(version, f, env) or not _starts(fp["python"], env)
+        venv = interp or not venv_ready(version, f, env) or not _starts(fp["venv_python"], env)
+        plan[f] = {"interpreter": interp, "venv": venv}
+    return plan
 
 
-def _report_found(version: str, flavour: str, env: Mapping[str, str]) -> None:
+def _clean_stale_tmp(env: Mapping[str, str]) -> None:
+    """Remove build trees left by an interrupted run (we hold the lock: nobody else is building)."""
+    tmp = paths.cache_root(env) / "tmp"
+    if tmp.is_dir():
+        for child in tmp.iterdir():
+            say(f"removing leftover {child}")
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _report_found(version: str, flavour: str, env: Mapping[str, str],
+                  configure_opts: Sequence[str] = ()) -> None:
     fp = flavour_paths(version, flavour, env)
+    marker = read_json(Path(fp["prefix"]) / BUILD_MARKER) or {}
+    built_with = marker.get("configure", [])
+    missing = [o for o in configure_opts if o not in built_with]
+    if missing:
+        say(f"{flavour}: note: built without CONFIGURE_OPTS {shlex.join(missing)}; use --force to rebuild")
     v = read_json(Path(fp["venv_verify"])) or {}
     gil = v.get("gil_after_import_duckdb", {})
     gil_txt = ", ".join(f"{k}: GIL {'on' if r.get('gil_enabled_after_import_duckdb') else 'off'}"
@@ -751,7 +785,7 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
     plan = _plan(version, flavours, force, env)
     if not any(s["interpreter"] or s["venv"] for s in plan.values()):
         for f in flavours:
-            _report_found(version, f, env)
+            _report_found(version, f, env, configure_opts)
         say(f"nothing to do ({time.monotonic() - start:.1f}s); cache {paths.cache_root(env)}")
         return 0
     # Validate the source before touching the cache.
@@ -759,6 +793,7 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
     try:
         with _lock(env):
             plan = _plan(version, flavours, force, env) if not force else plan
+            _clean_stale_tmp(env)
             if source is not None:
                 say(f"source: {source.origin}" + (f" (sha256 {source.sha256[:12]}… ok)" if source.sha256
                                                   else " (no pinned SHA-256 for this version: unchecked)"))

@@ -1,0 +1,84 @@
+"""Helpers for the interpreter-build tests: they run after `scripts/lab setup` built the cache.
+
+They never rebuild CPython: every run that could build is given a bad input (and must stop
+before touching the cache) or finds everything cached. The shared inputs come from the
+environment (PYTHON_SOURCE, WHEELHOUSE) or from `<repo>/../shared`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "build-python"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from labctl import build, paths  # noqa: E402
+
+VERSION = paths.DEFAULT_PYTHON_VERSION
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("LAB_SHARED") or REPO.parent / "shared")
+
+
+def python_source() -> Path:
+    """The CPython tarball the cache was built from (PYTHON_SOURCE, else shared/vendor/)."""
+    src = os.environ.get("PYTHON_SOURCE")
+    if src and not src.startswith(("http://", "https://")):
+        return Path(src)
+    return shared_dir() / "vendor" / f"Python-{VERSION}.tar.xz"
+
+
+def wheelhouse() -> Path:
+    return Path(os.environ.get("WHEELHOUSE") or shared_dir() / "wheelhouse")
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """The environment setup ran with: PYTHON_SOURCE and WHEELHOUSE from shared/."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHON_SOURCE", "PYTHON_SHA256", "WHEELHOUSE", "CONFIGURE_OPTS", "PYTHON_GIL")}
+    if python_source().is_file():
+        env["PYTHON_SOURCE"] = str(python_source())
+    if wheelhouse().is_dir():
+        env["WHEELHOUSE"] = str(wheelhouse())
+    env.update(extra)
+    return env
+
+
+def run_build(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run scripts/build-python; a timeout guards against it ever starting a real build."""
+    return subprocess.run([sys.executable, str(SCRIPT), *args], env=base_env() if env is None else env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under the cache with its mtime and size (bytecode caches left out)."""
+    out: dict[str, tuple[int, int]] = {}
+    if not root.exists():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in [".", *dirnames, *filenames]:
+            p = Path(dirpath, name)
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_mtime_ns, st.st_size if name != "." else 0)
+    return out
+
+
+
+
+def probe(python: str, code: str, **env: str) -> subprocess.CompletedProcess:
+    e = {k: v for k, v in os.environ.items() if k not in ("PYTHON_GIL", "PYTHONPATH", "PYTHONHOME")}
+    e.update(env)
+    return subprocess.run([python, "-c", code], env=e, capture_output=True, text=True, timeout=120)
+
+
+def probe_json(python: str, code: str, **env: str) -> dict:
+    proc = probe(python, code, **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])

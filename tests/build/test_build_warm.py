@@ -1,0 +1,50 @@
+"""A second run with everything cached does no work, says what it found, and is fast."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+
+from build_helpers import SCRIPT, base_env, build, run_build
+
+
+def test_warm_run_is_a_fast_no_op(built, cache_state):
+    """With both interpreters and venvs cached a run exits 0 in under 10 s and changes nothing."""
+    start = time.monotonic()
+    proc = run_build(timeout=60)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 10, f"warm run took {elapsed:.1f}s"
+    assert "nothing to do" in proc.stdout
+    for flavour in ("gil", "nogil"):
+        assert f"{flavour}: found {built[flavour]['python']}" in proc.stdout
+    assert proc.stderr == ""
+    before, after = cache_state()
+    assert before == after
+
+
+def test_warm_run_needs_no_source_or_wheelhouse(built, cache_state):
+    """A warm run without PYTHON_SOURCE or WHEELHOUSE neither downloads nor builds anything."""
+    env = base_env()
+    env.pop("PYTHON_SOURCE", None)
+    env.pop("WHEELHOUSE", None)
+    proc = run_build("--flavour", "nogil", env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to do" in proc.stdout and "download" not in proc.stdout
+    before, after = cache_state()
+    assert before == after
+
+
+def test_main_in_process_returns_0_when_warm(built, cache_state):
+    """labctl.build.main(argv, env), as `scripts/lab setup` calls it, returns 0 on a warm cache."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = build.main(["--flavour", "both"], base_env())
+    assert rc == 0
+    assert "nothing to do" in out.getvalue()
+    assert build.main(["--jobs", "x"], dict(os.environ)) == 2
+    before, after = cache_state()
+    assert before == after
+    assert SCRIPT.stat().st_mode & 0o111, "scripts/build-python must be executable"
