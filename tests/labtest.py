@@ -80,3 +80,40 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 def marked_processes() -> dict[int, str]:
     """Every live process carrying a lab marker, with its command name."""
     return {pid: procs.name(pid) for pid in procs.marked()}
+
+
+def only_run(results: Path) -> Path:
+    (run_dir,) = run_dirs(results)
+    return run_dir
+
+
+def assert_article_behaviour(run_dir: Path, queues: list[str], iterations: int) -> dict[str, list[dict]]:
+    """What every run of the article's workers must show, whatever the interpreter or broker.
+
+    - one record per iteration per queue, each a timeout;
+    - the worker log has the article's line for every iteration;
+    - gil: the timed-out call left task processes visible right after it returned;
+    - gil-clean: cleanup reports remaining=0 and no task process is left after it.
+    """
+    recs = records(run_dir)
+    by_queue: dict[str, list[dict]] = {q: sorted((r for r in recs if r["queue"] == q), key=lambda r: r["iteration"])
+                                       for q in queues}
+    for queue, rs in by_queue.items():
+        assert [r["iteration"] for r in rs] == list(range(1, iterations + 1)), f"{queue}: records {rs}"
+        assert {r["outcome"] for r in rs} == {"timeout"}, f"{queue}: expected only timeouts, got {rs}"
+        lines = ITER_LINE.findall(worker_log(run_dir, queue))
+        assert [int(n) for n, *_ in lines] == list(range(1, iterations + 1)), f"{queue}: log lines {lines}"
+        for (n, outcome, children, zombies), r in zip(lines, rs):
+            assert (outcome, int(children), int(zombies)) == (
+                r["outcome"], r["immediate"]["children"], r["immediate"]["zombies"]
+            ), f"{queue}: log line and record disagree for iter={n}"
+    if "gil" in by_queue:
+        for r in by_queue["gil"]:
+            assert r["immediate"]["roles"]["task"] >= 1, f"gil iter={r['iteration']}: no task process right after the timeout: {r['immediate']}"
+    if "gil-clean" in by_queue:
+        cleanups = CLEANUP_LINE.findall(worker_log(run_dir, "gil-clean"))
+        assert len(cleanups) == iterations, cleanups
+        assert all(remaining == "0" for *_, remaining in cleanups), cleanups
+        for r in by_queue["gil-clean"]:
+            assert r["cleanup"]["remaining"] == 0 and r["settled"]["roles"]["task"] == 0, r["settled"]
+    return by_queue
