@@ -56,6 +56,8 @@ class BrokerConfig:
                 "data_folder_in": str(messages),
                 "data_folder_out": str(messages),
                 "processed_folder": str(Path(folder) / "processed"),
+                # exchange bindings (kombu writes them to ./control by default)
+                "control_folder": str(Path(folder) / "control"),
                 "store_processed": False,
                 "polling_interval": 0.05,
             }
@@ -69,7 +71,7 @@ class BrokerConfig:
 
     def ensure_folders(self) -> None:
         """Create the embedded broker's folders (a no-op for RabbitMQ)."""
-        for key in ("data_folder_in", "processed_folder"):
+        for key in ("data_folder_in", "processed_folder", "control_folder"):
             if key in self.transport_options:
                 Path(self.transport_options[key]).mkdir(parents=True, exist_ok=True)
         if self.result_backend.startswith("file://"):
