@@ -1,0 +1,295 @@
+"""The Docker Compose lab, end to end, with a real engine: the article's commands, verbatim.
+
+    docker compose build
+    docker compose up -d rabbitmq worker-gil worker-gil-clean
+    docker compose run --rm producer
+    docker compose logs worker-gil
+    docker compose run --rm -e TARGET_QUEUES=gil -e ITERATIONS=5 -e DUCKDB_ROWS=1000000000 -e DUCKDB_TIMEOUT=0.2 producer
+    docker compose up -d worker-nogil
+    docker compose down
+
+Each runs as written after `docker compose -p <project of its own>` (so a lab you have running is
+never touched), with the broker published on free loopback ports and ./results redirected to a
+temp dir. The tests run in file order and share one project; the last one takes it down and checks
+that no container, network or process of it is left.
+
+No engine: skipped with the reason on a developer machine, a failure under CI=true. The images are
+built by the first test (the engine's cache makes a warm rebuild take seconds; a cold one, see
+docs/docker.md). On a machine without Docker Hub, run scripts/docker-bootstrap first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import labtest
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+REPO = labtest.REPO
+PROJECT = f"gtl-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+BUILD_TIMEOUT = float(os.environ.get("LAB_TEST_DOCKER_BUILD_TIMEOUT", 3600))
+# Small, so the suite stays fast: the timeout fires long before 3e8 rows are scanned either way.
+SMALL = {"ITERATIONS": "2", "DUCKDB_ROWS": "300000000", "DUCKDB_TIMEOUT": "0.3"}
+# Variables docker-compose.yml interpolates: the test decides them, never the caller's shell.
+COMPOSE_VARS = (
+    "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "TARGET_QUEUES", "SETTLE_SECONDS", "RESULT_GRACE_SECONDS",
+    "RUN_ID", "TIMEOUT_STRATEGY", "START_METHOD", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "WORKER_INIT",
+    "RESULTS_HOST_DIR", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "FLOWER_PORT", "COMPOSE_PROJECT_NAME",
+    "COMPOSE_FILE", "COMPOSE_PROFILES", "PYTHON_GIL", "LAB_RUN_ID",
+)
+READY = {
+    "worker-gil": re.compile(r"worker=gil queue=gil .*gil_enabled=(True|False)"),
+    "worker-gil-clean": re.compile(r"worker=gil-clean queue=gil-clean .*gil_enabled=(True|False)"),
+    "worker-nogil": re.compile(r"worker=nogil queue=nogil .*gil_enabled=(True|False)"),
+}
+
+
+def _engine_reachable() -> tuple[bool, str]:
+    if not shutil.which("docker"):
+        return False, "no docker CLI on PATH (scripts/install-docker install)"
+    try:
+        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
+                              timeout=30)
+    except subprocess.TimeoutExpired:
+        return False, "`docker info` timed out"
+    if info.returncode != 0:
+        return False, f"no Docker engine reachable (scripts/install-docker start): {info.stderr.strip()[:200]}"
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=30)
+    if version.returncode != 0:
+        return False, "docker compose v2 plugin missing (scripts/install-docker install)"
+    return True, ""
+
+
+class Lab:
+    """One compose project of this test run."""
+
+    def __init__(self, results: Path):
+        self.results = results
+        self.env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARS and not k.startswith("PYTEST_")}
+        self.env.update({"RESULTS_HOST_DIR": str(results), "RABBITMQ_PORT": "", "RABBITMQ_MANAGEMENT_PORT": "",
+                         "FLOWER_PORT": ""})
+        self.container_ids: set[str] = set()
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = ["docker", "compose", "-p", PROJECT, *args]
+        proc = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            pytest.fail(f"`{' '.join(cmd)}` exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
+                        f"stderr:\n{proc.stderr[-4000:]}")
+        return proc
+
+    def logs(self, service: str, since: str | None = None) -> str:
+        args = ["logs", "--no-log-prefix", "--no-color"] + (["--since", since] if since else []) + [service]
+        proc = self.compose(*args, timeout=60)
+        return proc.stdout + proc.stderr
+
+    def remember_containers(self) -> None:
+        out = self.compose("ps", "-a", "-q", "--no-trunc", timeout=60).stdout
+        self.container_ids |= {line.strip() for line in out.splitlines() if line.strip()}
+
+    def wait_ready(self, service: str, timeout: float = 180) -> re.Match:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.logs(service)
+            match = READY[service].search(text)
+            if match:
+                return match
+            state = self.compose("ps", "-a", "--format", "{{.State}}", service, timeout=60).stdout.strip()
+            if state and state not in ("running", "created", "restarting"):
+                pytest.fail(f"{service} is {state}:\n{text[-3000:]}")
+            time.sleep(2)
+        pytest.fail(f"{service} not ready after {timeout:.0f}s:\n{text[-3000:]}")
+
+    def queue_depths(self) -> dict[str, int]:
+        out = self.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "messages",
+                           timeout=120).stdout
+        depths = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                depths[parts[0]] = int(parts[1])
+        return depths
+
+    def project_leftovers(self) -> dict[str, list[str]]:
+        label = f"label=com.docker.compose.project={PROJECT}"
+        containers = subprocess.run(["docker", "ps", "-a", "-q", "--filter", label], capture_output=True, text=True,
+                                    timeout=60).stdout.split()
+        networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", label], capture_output=True,
+                                  text=True, timeout=60).stdout.split()
+        return {"containers": containers, "networks": networks}
+
+
+def _env_flags(values: dict[str, str]) -> list[str]:
+    return [arg for k, v in values.items() for arg in ("-e", f"{k}={v}")]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _producer_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("producer:")]
+
+
+def _run_dir_for(stdout: str, results: Path) -> Path:
+    match = re.search(r"records: /results/([^/\s]+)/records\.jsonl", stdout)
+    assert match, f"the producer did not print where its records are:\n{stdout[-3000:]}"
+    run_dir = results / match.group(1)
+    assert (run_dir / "records.jsonl").is_file(), f"no {run_dir}/records.jsonl on the host"
+    return run_dir
+
+
+def _copy_logs(lab: Lab, run_dir: Path, since: str, queues: list[str]) -> None:
+    """Put each worker's log of this run where labtest.assert_article_behaviour reads it."""
+    (run_dir / "logs").mkdir(exist_ok=True)
+    for queue in queues:
+        (run_dir / "logs" / f"worker-{queue}.log").write_text(lab.logs(f"worker-{queue}", since=since))
+
+
+@pytest.fixture(scope="module")
+def lab():
+    ok, reason = _engine_reachable()
+    labtest.need(ok, reason)
+    results = Path(tempfile.mkdtemp(prefix="lab-docker-results-"))
+    the_lab = Lab(results)
+    try:
+        yield the_lab
+    finally:
+        # Whatever happened above: take the project down so nothing outlives the tests.
+        try:
+            the_lab.remember_containers()
+        except BaseException:
+            pass
+        subprocess.run(["docker", "compose", "-p", PROJECT, "down", "--remove-orphans", "--timeout", "20"],
+                       cwd=REPO, env=the_lab.env, capture_output=True, timeout=300)
+        shutil.rmtree(results, ignore_errors=True)
+
+
+def test_dockerfiles_differ_only_in_the_gil():
+    """Dockerfile.gil and Dockerfile.nogil: the configure flag, the build check and PYTHON_GIL, nothing else."""
+    gil = (REPO / "Dockerfile.gil").read_text().splitlines()
+    nogil = (REPO / "Dockerfile.nogil").read_text().splitlines()
+    assert len(gil) == len(nogil)
+    diff = [(a, b) for a, b in zip(gil, nogil) if a != b]
+    assert len(diff) == 3, diff
+    (conf_a, conf_b), (env_a, env_b), (check_a, check_b) = diff
+    assert "./configure" in conf_a and conf_b == conf_a.replace("--with-ensurepip=install",
+                                                                "--with-ensurepip=install --disable-gil")
+    assert (env_a, env_b) == ("ENV PYTHON_GIL=1", "ENV PYTHON_GIL=0")
+    assert "Py_GIL_DISABLED" in check_a and check_b == check_a.replace("expected = 0", "expected = 1")
+
+
+def test_build(lab):
+    proc = lab.compose("build", timeout=BUILD_TIMEOUT)
+    for tag in ("gil", "nogil"):
+        image = f"gil-timeout-lab/lab:{tag}"
+        inspect = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
+                                 capture_output=True, text=True, timeout=60)
+        assert inspect.returncode == 0, f"{image} missing after build: {proc.stderr[-2000:]}"
+        assert inspect.stdout.strip() == "lab", f"{image} does not run as the non-root user: {inspect.stdout!r}"
+
+
+def test_up_gil_workers(lab):
+    lab.compose("up", "-d", "rabbitmq", "worker-gil", "worker-gil-clean", timeout=600)
+    lab.remember_containers()
+    for service in ("worker-gil", "worker-gil-clean"):
+        assert lab.wait_ready(service).group(1) == "True"
+    # init: true - the worker runs under Docker's tini, which reaps what gets orphaned.
+    top = lab.compose("top", "worker-gil", timeout=60).stdout
+    assert "docker-init" in top or "tini" in top, top
+
+
+def test_producer_default_targets(lab):
+    since = _now()
+    proc = lab.compose("run", "--rm", *_env_flags(SMALL), "producer", timeout=600)
+    assert "children/zombies now" in proc.stdout, proc.stdout  # the summary table's header
+    assert re.search(r"^gil\s", proc.stdout, re.M) and re.search(r"^gil-clean\s", proc.stdout, re.M), proc.stdout
+    run_dir = _run_dir_for(proc.stdout, lab.results)
+    owner = (run_dir / "records.jsonl").stat().st_uid
+    assert owner != 0, "the producer wrote its records as root"
+    _copy_logs(lab, run_dir, since, ["gil", "gil-clean"])
+    by_queue = labtest.assert_article_behaviour(run_dir, ["gil", "gil-clean"], int(SMALL["ITERATIONS"]))
+    for queue, records in by_queue.items():
+        assert {r["build"] for r in records} == {"gil"} and {r["gil_enabled"] for r in records} == {True}, records
+    # `docker compose logs worker-gil` shows the article's line.
+    assert labtest.ITER_LINE.search(lab.logs("worker-gil")), "no `iter=N outcome=... children=N zombies=N` line"
+    remaining = [m[2] for m in labtest.CLEANUP_LINE.findall(lab.logs("worker-gil-clean"))]
+    assert remaining and set(remaining) == {"0"}, remaining
+
+
+def test_article_override_run(lab):
+    """The article's second run, verbatim: five iterations, 0.2 s timeout, 1e9 rows, gil only."""
+    since = _now()
+    proc = lab.compose("run", "--rm", "-e", "TARGET_QUEUES=gil", "-e", "ITERATIONS=5", "-e", "DUCKDB_ROWS=1000000000",
+                       "-e", "DUCKDB_TIMEOUT=0.2", "producer", timeout=900)
+    run_dir = _run_dir_for(proc.stdout, lab.results)
+    _copy_logs(lab, run_dir, since, ["gil"])
+    by_queue = labtest.assert_article_behaviour(run_dir, ["gil"], 5)
+    assert {r["timeout"] for r in by_queue["gil"]} == {0.2}
+    assert {r["rows"] for r in by_queue["gil"]} == {1_000_000_000}
+
+
+def test_invalid_override_enqueues_nothing(lab):
+    """DUCKDB_TIMEOUT=-1: non-zero exit, one line naming the variable, no message published.
+
+    TARGET_QUEUES=nogil while no nogil worker runs: a message, had one been sent, would still be
+    sitting in that queue. The gil workers' logs must not show a task received either.
+    """
+    received = {s: lab.logs(s).count("Task tasks.leak_demo[") for s in ("worker-gil", "worker-gil-clean")}
+    proc = lab.compose("run", "--rm", "-e", "TARGET_QUEUES=nogil", "-e", "DUCKDB_TIMEOUT=-1", "producer",
+                       timeout=300, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = _producer_lines(proc.stderr)
+    assert len(lines) == 1 and "DUCKDB_TIMEOUT" in lines[0], proc.stderr
+    assert proc.stdout.strip() == "", proc.stdout
+    depths = lab.queue_depths()
+    assert depths.get("nogil", 0) == 0 and all(n == 0 for n in depths.values()), depths
+    time.sleep(1)
+    assert {s: lab.logs(s).count("Task tasks.leak_demo[") for s in received} == received
+
+
+def test_nogil_worker(lab):
+    lab.compose("up", "-d", "worker-nogil", timeout=600)
+    lab.remember_containers()
+    assert lab.wait_ready("worker-nogil").group(1) == "False", "the nogil worker runs with the GIL on"
+    since = _now()
+    proc = lab.compose("run", "--rm", "-e", "TARGET_QUEUES=nogil", *_env_flags(SMALL),
+                       "producer", timeout=600)
+    run_dir = _run_dir_for(proc.stdout, lab.results)
+    records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines() if line.strip()]
+    assert [r["iteration"] for r in records] == [1, 2], records
+    assert {(r["build"], r["gil_enabled"], r["outcome"]) for r in records} == {("nogil", False, "timeout")}, records
+    lines = labtest.ITER_LINE.findall(lab.logs("worker-nogil", since=since))
+    assert [int(n) for n, *_ in lines] == [1, 2], lines
+
+
+def test_down_leaves_nothing(lab):
+    lab.remember_containers()
+    assert lab.container_ids, "no container was ever started"
+    lab.compose("down", timeout=300)
+    assert lab.project_leftovers() == {"containers": [], "networks": []}
+    # No process of any of the project's containers is left on the host (cgroupfs: /docker/<id>).
+    stray = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cgroup = (entry / "cgroup").read_text()
+        except OSError:
+            continue
+        if any(cid in cgroup for cid in lab.container_ids):
+            stray.append(int(entry.name))
+    assert stray == [], f"processes of the project's containers still running: {stray}"
