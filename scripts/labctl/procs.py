@@ -146,7 +146,7 @@ def stop(started: Started, grace: float = 10.0, sig: int = signal.SIGTERM) -> st
         _signal_group(started.pid, signal.SIGKILL)
         time.sleep(0.2)
         _reap(started.pid)
-        return "killed"
+        return f"killed (still running {grace:.0f}s after SIGTERM)"
     # the leader is gone; make sure nothing of its group lingers
     _signal_group(started.pid, signal.SIGKILL)
     return "stopped"
