@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,30 @@ import labtest
 from labctl import procs, rabbit
 
 
+# Every process this session starts inherits this variable, so the leftover check below looks at
+# (and stops) only this session's processes, never those of another session or run on the machine.
+SESSION_VAR = "LAB_TEST_SESSION"
+os.environ.setdefault(SESSION_VAR, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _session_marked() -> dict[int, str]:
+    needle = f"{SESSION_VAR}={os.environ[SESSION_VAR]}".encode()
+    out = {}
+    for pid, name in labtest.marked_processes().items():
+        try:
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                out[pid] = name
+        except OSError:
+            pass
+    return out
+
+
 @pytest.fixture(autouse=True)
 def no_process_left_behind():
     """After every test, no process carrying a lab marker may be running that was not there before."""
-    before = set(labtest.marked_processes())
+    before = set(_session_marked())
     yield
-    leftovers = {pid: name for pid, name in labtest.marked_processes().items() if pid not in before}
+    leftovers = {pid: name for pid, name in _session_marked().items() if pid not in before}
     if leftovers:
         for pid in leftovers:  # stop them so one failure does not cascade, then fail
             procs.stop(procs.Started("leftover", pid, procs.start_time(pid), ""), grace=2.0)
