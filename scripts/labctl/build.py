@@ -775,6 +775,9 @@ def _report_found(version: str, flavour: str, env: Mapping[str, str],
     gil = v.get("gil_after_import_duckdb", {})
     gil_txt = ", ".join(f"{k}: GIL {'on' if r.get('gil_enabled_after_import_duckdb') else 'off'}"
                         for k, r in sorted(gil.items()))
+    for stale in sorted(Path(fp["venv"]).parent.glob(f"{version}-{flavour}-*")):
+        if stale.name != Path(fp["venv"]).name and (stale / VENV_MARKER).is_file():
+            say(f"{flavour}: note: {stale} is for older requirements; remove it when nothing uses it")
     say(f"{flavour}: found {fp['python']} (Py_GIL_DISABLED={v.get('py_gil_disabled')}), "
         f"venv {fp['venv']}; after import duckdb: {gil_txt}; checks {'ok' if v.get('ok') else 'NOT ok'}")
 

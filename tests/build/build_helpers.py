@@ -56,20 +56,33 @@ def run_build(*args: str, env: dict[str, str] | None = None, timeout: float = 12
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """Every path under the cache with its mtime and size (bytecode caches left out)."""
-    out: dict[str, tuple[int, int]] = {}
-    if not root.exists():
-        return out
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        for name in [".", *dirnames, *filenames]:
-            p = Path(dirpath, name)
-            st = p.lstat()
-            out[str(p.relative_to(root))] = (st.st_mtime_ns, st.st_size if name != "." else 0)
+def snapshot(root: Path, depth: int = 4) -> dict[str, tuple[int, int, int]]:
+    """What build-python owns in the cache, to `depth` levels: (inode, mtime, size) per path.
+
+    Everything build-python writes (interpreters, venvs, markers, lab-verify.json, logs, wheels,
+    downloads, build trees) sits within four levels of the cache root, and a rebuilt prefix or
+    venv is a new directory (new inode). Other tools keep things in the cache too (e.g. the test
+    venv this suite runs from), so only build-python's own entries are compared.
+    """
+    owned = [root / n for n in ("python", "wheels", "downloads", "logs", "tmp", ".build.lock")]
+    owned += sorted((root / "venv").glob(f"{VERSION}-*gil-*"))
+    out: dict[str, tuple[int, int, int]] = {}
+
+    def add(p: Path) -> None:
+        st = p.lstat()
+        out[str(p.relative_to(root))] = (st.st_ino, st.st_mtime_ns, 0 if p.is_dir() else st.st_size)
+
+    def walk(p: Path, level: int) -> None:
+        add(p)
+        if level < depth and p.is_dir() and not p.is_symlink():
+            for child in sorted(p.iterdir()):
+                if child.name != "__pycache__":
+                    walk(child, level + 1)
+
+    for p in owned:
+        if p.exists() or p.is_symlink():
+            walk(p, len(p.relative_to(root).parts))
     return out
-
-
 
 
 def probe(python: str, code: str, **env: str) -> subprocess.CompletedProcess:

@@ -31,6 +31,7 @@ def assert_one_line_exit_2(proc, *needles: str) -> None:
     (["--version", "3.14.7rc1"], "--version"),
     (["--bogus"], "--bogus"),
 ])
+@pytest.mark.built
 def test_bad_option_is_one_line_exit_2(cache_state, args, needle):
     """A bad option prints one line naming it, exits 2 and leaves the cache untouched."""
     proc = run_build(*args, timeout=30)
@@ -40,6 +41,7 @@ def test_bad_option_is_one_line_exit_2(cache_state, args, needle):
     assert before == after
 
 
+@pytest.mark.built
 def test_corrupt_tarball_is_rejected(cache_state, tmp_path):
     """A corrupted copy of the pinned tarball fails its SHA-256 check with exit 2 before any work."""
     bad = tmp_path / f"Python-{VERSION}.tar.xz"
@@ -55,6 +57,7 @@ def test_corrupt_tarball_is_rejected(cache_state, tmp_path):
     assert before == after
 
 
+@pytest.mark.built
 def test_missing_tarball_is_rejected(cache_state, tmp_path):
     """A PYTHON_SOURCE that does not exist gives one 'no such file' line, exit 2, cache untouched."""
     missing = tmp_path / "nowhere" / f"Python-{VERSION}.tar.xz"
@@ -64,6 +67,7 @@ def test_missing_tarball_is_rejected(cache_state, tmp_path):
     assert before == after
 
 
+@pytest.mark.built
 def test_directory_as_tarball_is_rejected(cache_state, tmp_path):
     """A PYTHON_SOURCE that is a directory is refused with one line and exit 2."""
     proc = run_build("--force", "--flavour", "gil", env=base_env(PYTHON_SOURCE=str(tmp_path)))
@@ -72,6 +76,7 @@ def test_directory_as_tarball_is_rejected(cache_state, tmp_path):
     assert before == after
 
 
+@pytest.mark.built
 def test_wrong_pinned_checksum_is_rejected(cache_state):
     """The real tarball with a different PYTHON_SHA256 is refused as a mismatch, exit 2."""
     proc = run_build("--force", env=base_env(PYTHON_SHA256="0" * 64))
@@ -80,6 +85,7 @@ def test_wrong_pinned_checksum_is_rejected(cache_state):
     assert before == after
 
 
+@pytest.mark.built
 def test_tarball_of_other_version_is_rejected(cache_state, tmp_path):
     """A tarball named for another version than --version is refused, exit 2."""
     other = tmp_path / "Python-3.14.1.tar.xz"
@@ -90,6 +96,7 @@ def test_tarball_of_other_version_is_rejected(cache_state, tmp_path):
     assert before == after
 
 
+@pytest.mark.built
 def test_unreachable_url_is_rejected(cache_state):
     """A PYTHON_SOURCE URL nobody answers (a closed loopback port) gives exit 2 and one line."""
     with socket.socket() as s:
@@ -102,6 +109,7 @@ def test_unreachable_url_is_rejected(cache_state):
     assert before == after
 
 
+@pytest.mark.built
 def test_unknown_version_needs_a_checksum(cache_state):
     """A version with no pinned SHA-256 and no PYTHON_SHA256 is refused before any download."""
     env = base_env()
@@ -112,6 +120,7 @@ def test_unknown_version_needs_a_checksum(cache_state):
     assert before == after
 
 
+@pytest.mark.built
 def test_missing_wheelhouse_is_rejected(cache_state, tmp_path):
     """A WHEELHOUSE that is not a directory is refused with one line naming it, exit 2."""
     proc = run_build(env=base_env(WHEELHOUSE=str(tmp_path / "no-wheels")))
@@ -128,6 +137,7 @@ def test_help_exits_0():
         assert word in proc.stdout
 
 
+@pytest.mark.built
 def test_print_paths_is_json_without_building(built, cache_state):
     """--print-paths prints {flavour: {python, venv_python, ...}} and touches nothing."""
     proc = subprocess.run([str(SCRIPT), "--print-paths"], capture_output=True, text=True, timeout=30,

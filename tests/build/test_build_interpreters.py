@@ -9,6 +9,8 @@ import pytest
 
 from build_helpers import VERSION, probe, probe_json
 
+pytestmark = pytest.mark.built  # needs the interpreters from `scripts/lab setup`
+
 FLAVOUR_CODE = (
     "import json, sys, sysconfig; print(json.dumps({'version': sys.version.split()[0],"
     " 'py_gil_disabled': sysconfig.get_config_var('Py_GIL_DISABLED'),"

@@ -7,7 +7,11 @@ import io
 import os
 import time
 
+import pytest
+
 from build_helpers import SCRIPT, base_env, build, run_build
+
+pytestmark = pytest.mark.built  # needs the interpreters from `scripts/lab setup`
 
 
 def test_warm_run_is_a_fast_no_op(built, cache_state):
