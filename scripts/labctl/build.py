@@ -294,7 +294,8 @@ def resolve_source(version: str, env: Mapping[str, str]) -> Source:
         return Source(path, got if want else None, str(path), downloaded=False)
 
     url = spec or PYTHON_URL.format(v=version)
-    var = f"PYTHON_SOURCE={url}" if spec else f"{url} (set PYTHON_SOURCE to a local tarball or URL)"
+    var = f"PYTHON_SOURCE={url}" if spec else f"PYTHON_SOURCE unset, default {url}"
+    hint = "" if spec else f"; set PYTHON_SOURCE to a local Python-{version}.tar.xz to build offline"
     if spec:
         check_name_version(url.rsplit("/", 1)[-1], version, "PYTHON_SOURCE")
     if not want:
@@ -313,10 +314,10 @@ def resolve_source(version: str, env: Mapping[str, str]) -> Source:
                         digest.update(chunk)
                         out.write(chunk)
             except urllib.error.HTTPError as exc:
-                raise InputError(f"{var}: HTTP {exc.code} {exc.reason}") from None
+                raise InputError(f"{var}: HTTP {exc.code} {exc.reason}{hint}") from None
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", None) or exc
-                raise InputError(f"{var}: unreachable ({reason})") from None
+                raise InputError(f"{var}: unreachable ({reason}){hint}") from None
         got = digest.hexdigest()
         if got != want:
             raise InputError(f"{var}: SHA-256 mismatch (got {got}, expected {want})")
@@ -386,7 +387,7 @@ def noise_free(stderr: str) -> list[str]:
     out = []
     for line in stderr.splitlines():
         s = line.strip()
-        if not s or "nanobind" in s or s.startswith("- leaked") or "leaked instance" in s:
+        if not s or "nanobind" in s or s.startswith(("- leaked", "- ... skipped")):
             continue
         out.append(line)
     return out
