@@ -100,15 +100,21 @@ class WorkerConfig:
         queue = (env.get("QUEUE") or "gil").strip()
         if not QUEUE_PATTERN.match(queue):
             raise ConfigError("QUEUE", queue, "a queue name of lowercase letters, digits, '.', '+', '-' (1-64 chars)")
-        # The article's queues imply their strategy; TIMEOUT_STRATEGY overrides it.
-        implied = defaults.ARTICLE_WORKERS.get(queue, (None, defaults.STRATEGY))[1]
+        # The article's and the matrix's queues imply their strategy; TIMEOUT_STRATEGY overrides it.
+        implied = defaults.parse_queue(queue)[1] if queue in defaults.KNOWN_QUEUES else defaults.STRATEGY
         strategy = envparse.choice(env, "TIMEOUT_STRATEGY", implied, defaults.STRATEGIES)
+        # A matrix queue `<build>.<strategy>.<start>` implies its start method; START_METHOD may
+        # repeat it but not contradict it.
+        implied_start = defaults.parse_queue(queue)[2] if queue in defaults.KNOWN_QUEUES else None
+        start_method = envparse.optional_choice(env, "START_METHOD", defaults.START_METHODS) or implied_start
+        if implied_start and start_method != implied_start:
+            raise ConfigError("START_METHOD", start_method, f"{implied_start} (or unset): queue {queue} implies it")
         return cls(
             queue=queue,
             worker_name=(env.get("WORKER_NAME") or queue).strip(),
             strategy=strategy,
             cleanup_children=envparse.flag(env, "CLEANUP_CHILDREN", False),
-            start_method=envparse.optional_choice(env, "START_METHOD", defaults.START_METHODS),
+            start_method=start_method,
             settle_seconds=envparse.number(env, "SETTLE_SECONDS", defaults.SETTLE_SECONDS, defaults.SETTLE_SECONDS_RANGE),
             cleanup_grace=envparse.number(
                 env, "CLEANUP_GRACE_SECONDS", defaults.CLEANUP_GRACE_SECONDS, defaults.CLEANUP_GRACE_RANGE

@@ -58,13 +58,38 @@ BUILDS = ("gil", "nogil")
 TARGET_QUEUES = ("gil", "gil-clean")  # what `docker compose up -d rabbitmq worker-gil worker-gil-clean` serves
 
 
-def strategy_queue(build: str, strategy: str) -> str:
-    """Queue of the strategy matrix: `<build>.<strategy>`, e.g. `nogil.interrupt`."""
-    return f"{build}.{strategy}"
+# The strategies that start a process per call: for them the start method is a second axis.
+PROCESS_STRATEGIES = ("process", "process+cleanup")
 
 
-KNOWN_QUEUES = tuple(ARTICLE_WORKERS) + tuple(
-    strategy_queue(build, strategy) for build in BUILDS for strategy in STRATEGIES
+def strategy_queue(build: str, strategy: str, start_method: str | None = None) -> str:
+    """Queue of the strategy matrix: `<build>.<strategy>[.<start method>]`.
+
+    E.g. `nogil.interrupt`, `gil.process.spawn`. Without a start method the worker uses its
+    interpreter's default (fork on 3.11, forkserver on 3.14). ('@' is not used as separator:
+    Celery node names are `<name>@<host>`.)
+    """
+    return f"{build}.{strategy}" + (f".{start_method}" if start_method else "")
+
+
+def parse_queue(queue: str) -> tuple[str, str, str | None]:
+    """(build, strategy, start method or None) of a queue in KNOWN_QUEUES."""
+    if queue in ARTICLE_WORKERS:
+        build, strategy = ARTICLE_WORKERS[queue]
+        return build, strategy, None
+    build, strategy, *start = queue.split(".", 2)
+    return build, strategy, (start[0] if start else None)
+
+
+KNOWN_QUEUES = (
+    tuple(ARTICLE_WORKERS)
+    + tuple(strategy_queue(build, strategy) for build in BUILDS for strategy in STRATEGIES)
+    + tuple(
+        strategy_queue(build, strategy, start)
+        for build in BUILDS
+        for strategy in PROCESS_STRATEGIES
+        for start in START_METHODS
+    )
 )
 
 # --- producer ---------------------------------------------------------------------------------

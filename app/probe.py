@@ -155,3 +155,140 @@ def cpu_after(before: Snapshot, after: Snapshot) -> float:
         if p.cpu_seconds is not None:
             burned += max(0.0, p.cpu_seconds - start.get(p.pid, 0.0))
     return round(burned, 3)
+
+
+# --- CPU still being burned after the call returned -------------------------------------------------
+#
+# /proc/<pid>/task/<tid>/schedstat counts a thread's CPU time in nanoseconds (psutil's cpu_times
+# comes in clock ticks of 10 ms, too coarse to see a thread wind down). Where the kernel has no
+# schedstat, the ticks in /proc/<pid>/task/<tid>/stat are the fallback.
+
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _thread_ns(pid: int, tid: str) -> int | None:
+    base = f"/proc/{pid}/task/{tid}"
+    try:
+        with open(f"{base}/schedstat") as f:
+            return int(f.read().split()[0])
+    except FileNotFoundError:
+        if not os.path.exists(base):
+            return None
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        with open(f"{base}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * _TICK_NS
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_ns(pid: int, exclude_tids: frozenset[int] = frozenset()) -> int | None:
+    """CPU nanoseconds of every thread of `pid` except `exclude_tids`; None when it is gone."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    total = 0
+    for tid in tids:
+        if int(tid) in exclude_tids:
+            continue
+        ns = _thread_ns(pid, tid)
+        if ns is not None:
+            total += ns
+    return total
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """What burned CPU after control came back, and until when."""
+
+    window: float  # seconds observed after control came back
+    cpu_in_worker: float  # CPU seconds of the worker's other threads (e.g. DuckDB threads still running)
+    cpu_in_tasks: float  # CPU seconds of the task processes that were there when control came back
+    # Seconds from control coming back to the end of the last sample interval in which anything
+    # above burned CPU (0.0 when nothing did); None when it was still busy at the end.
+    quiet_after_return: float | None
+    busy_at_end: bool
+    interval: float  # sampling interval: the resolution of quiet_after_return
+
+    @property
+    def cpu_seconds(self) -> float:
+        return round(self.cpu_in_worker + self.cpu_in_tasks, 4)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "cpu_seconds": self.cpu_seconds}
+
+
+class CpuWatch:
+    """Sample the worker's other threads and the leftover task processes until a deadline.
+
+    Started right after the timed-out call returned (`returned`, time.monotonic()). An interval
+    counts as busy when the sources burned more than `busy_fraction` of one core during it.
+    """
+
+    def __init__(self, task_pids, returned: float, *, root: int | None = None, exclude_tid: int | None = None,
+                 interval: float = 0.01, busy_fraction: float = 0.1):
+        import threading
+
+        self.root = os.getpid() if root is None else root
+        self.exclude = frozenset({threading.get_native_id() if exclude_tid is None else exclude_tid})
+        self.task_pids = tuple(task_pids)
+        self.returned = returned
+        self.interval = interval
+        self.busy_fraction = busy_fraction
+        self.worker_ns = 0
+        self.tasks_ns = 0
+        self.last_busy: float | None = None
+        self.busy_now = False
+        self._last_at, self._last = self._read()
+
+    def _read(self) -> tuple[float, dict[str, int]]:
+        values = {}
+        worker = cpu_ns(self.root, self.exclude)
+        if worker is not None:
+            values["worker"] = worker
+        for pid in self.task_pids:
+            ns = cpu_ns(pid)
+            if ns is not None:
+                values[str(pid)] = ns
+        return time.monotonic(), values
+
+    def sample(self) -> None:
+        """Take one sample now (e.g. right before killing the task processes)."""
+        at, values = self._read()
+        burned_worker = burned_tasks = 0
+        for key, ns in values.items():
+            delta = max(0, ns - self._last.get(key, ns))
+            if key == "worker":
+                burned_worker += delta
+            else:
+                burned_tasks += delta
+        self.worker_ns += burned_worker
+        self.tasks_ns += burned_tasks
+        span = max(at - self._last_at, 1e-6)
+        self.busy_now = (burned_worker + burned_tasks) > self.busy_fraction * span * 1e9
+        if self.busy_now:
+            self.last_busy = at
+        # a process that vanished keeps its last value, so it stops counting instead of going negative
+        self._last = {**self._last, **values}
+        self._last_at = at
+
+    def until(self, end: float) -> Quiet:
+        """Sample every `interval` until time.monotonic() reaches `end` (at least once)."""
+        while True:
+            time.sleep(max(0.0, min(self.interval, end - time.monotonic())))
+            self.sample()
+            if self._last_at >= end:
+                break
+        window = self._last_at - self.returned
+        quiet = None if self.busy_now else (0.0 if self.last_busy is None else self.last_busy - self.returned)
+        return Quiet(
+            window=round(window, 4),
+            cpu_in_worker=round(self.worker_ns / 1e9, 4),
+            cpu_in_tasks=round(self.tasks_ns / 1e9, 4),
+            quiet_after_return=None if quiet is None else round(quiet, 4),
+            busy_at_end=self.busy_now,
+            interval=self.interval,
+        )

@@ -1,30 +1,40 @@
 """The ways the lab times out the DuckDB query, one function each.
 
-Every strategy runs `query.run_query` (or the same SQL) with a deadline and returns an
-`Outcome`. What each leaves behind is not decided here: the task measures it with the probe.
+Every strategy runs the same work as `query.run_query` (a fresh in-memory connection, the
+query, close) with a deadline of `timeout` seconds *from the call* and returns an `Outcome`.
+What each leaves behind is not decided here: the task measures it with the probe.
 
 - `process` / `process+cleanup`: timeout-decorator's multiprocessing fallback
   (`use_signals=False`), the article's baseline. On timeout it SIGTERMs the process and never
-  joins it. `+cleanup` is applied by the task afterwards (see cleanup.py).
+  joins it. `+cleanup` is applied by the task afterwards (see cleanup.py). The start method is
+  multiprocessing's default one (START_METHOD, or the queue's `.fork|.forkserver|.spawn`).
 - `signals`: timeout-decorator with SIGALRM. DuckDB notices the pending signal between
   execution steps and raises its own error instead of `timeout_decorator.TimeoutError`.
-- `interrupt`: a watchdog thread calls `con.interrupt()` on the query's connection.
+  Main thread only (Celery's solo pool runs tasks there).
+- `interrupt`: a watchdog thread (one per process) calls `con.interrupt()` on the query's connection.
 - `deadline`: DuckDB's own `SET max_execution_time` (milliseconds); no thread, no process.
 - `prefork-time-limit`: no decorator at all; Celery's prefork pool enforces
   `soft_time_limit` (SIGUSR1 -> SoftTimeLimitExceeded) and `time_limit` (the pool process is
   killed and replaced). The producer sends the limits with the message.
+
+`interrupt` and `deadline` count the time spent opening the connection against the budget, so
+their deadline is the caller's deadline, not "timeout seconds after the connection is open".
 """
 
 from __future__ import annotations
 
+import heapq
+import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import timeout_decorator
 
 from . import query
+
+IN_PROCESS = ("signals", "interrupt", "deadline", "prefork-time-limit")
 
 
 @dataclass(frozen=True)
@@ -33,9 +43,18 @@ class Outcome:
     exception_type: str | None = None
     exception_message: str | None = None
     elapsed: float = 0.0  # seconds from the call to getting control back
+    # Seconds from the call to the moment the query itself stopped (returned or raised), before
+    # the strategy's own clean-up (closing the connection). None when the strategy cannot see it.
+    stopped: float | None = None
+    # Seconds the work itself took (connect, query, close; in the task process for `process`),
+    # known when the call finished in time: elapsed - work is what the strategy added to the call.
+    work: float | None = None
+    started_at: float = field(default=0.0, compare=False)  # time.monotonic() at the call
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("started_at")
+        return out
 
 
 def _qualname(exc: BaseException) -> str:
@@ -49,47 +68,161 @@ def _is_timeout(strategy: str, exc: BaseException) -> bool:
     if isinstance(exc, timeout_decorator.TimeoutError):
         return True
     if isinstance(exc, duckdb.InterruptException):
-        return strategy in ("interrupt", "deadline", "signals", "prefork-time-limit")
+        return strategy in IN_PROCESS
     if strategy in ("signals", "prefork-time-limit"):
         # DuckDB turns a Python exception raised by a signal handler into an interrupted query.
         if isinstance(exc, RuntimeError) and "interrupt" in str(exc).lower():
             return True
-        if type(exc).__name__ == "SoftTimeLimitExceeded":
+        if type(exc).__name__ in ("SoftTimeLimitExceeded", "TimeoutError"):
             return True
     return False
 
 
-def _process(rows: int, timeout: float, threads: int) -> int:
-    return timeout_decorator.timeout(timeout, use_signals=False)(query.run_query)(rows, threads)
+class _Marks:
+    """What a runner saw from inside: when the query stopped, how long the work itself took."""
+
+    def __init__(self) -> None:
+        self.stopped: float | None = None
+        self.work = 0.0
+
+    def stop(self) -> None:
+        if self.stopped is None:
+            self.stopped = time.monotonic()
+
+    def connect(self, threads: int) -> duckdb.DuckDBPyConnection:
+        t = time.perf_counter()
+        con = query.connect(threads)
+        self.work += time.perf_counter() - t
+        return con
+
+    def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        t = time.perf_counter()
+        con.close()
+        self.work += time.perf_counter() - t
 
 
-def _signals(rows: int, timeout: float, threads: int) -> int:
-    return timeout_decorator.timeout(timeout, use_signals=True)(query.run_query)(rows, threads)
-
-
-def _interrupt(rows: int, timeout: float, threads: int) -> int:
-    con = query.connect(threads)
-    watchdog = threading.Timer(timeout, con.interrupt)
-    watchdog.daemon = True
-    watchdog.start()
+def _query(con: duckdb.DuckDBPyConnection, rows: int, marks: _Marks) -> int:
+    t = time.perf_counter()
     try:
         return query.execute(con, rows)
     finally:
-        watchdog.cancel()
-        con.close()
+        marks.stop()
+        marks.work += time.perf_counter() - t
 
 
-def _deadline(rows: int, timeout: float, threads: int) -> int:
-    con = query.connect(threads)
+def timed_query(rows: int, threads: int = 1) -> tuple[int, float]:
+    """`query.run_query` and how long it took, in the task process. Top-level on purpose:
+    forkserver and spawn pickle the target by reference."""
+    t = time.perf_counter()
+    value = query.run_query(rows, threads)
+    return value, time.perf_counter() - t
+
+
+def _process(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     try:
-        con.execute(f"SET max_execution_time={max(1, round(timeout * 1000))}")
-        return query.execute(con, rows)
+        value, marks.work = timeout_decorator.timeout(timeout, use_signals=False)(timed_query)(rows, threads)
+        return value
     finally:
-        con.close()
+        marks.stop()  # the decorator gave up (or got the value): that is all the caller sees
 
 
-def _plain(rows: int, timeout: float, threads: int) -> int:
-    return query.run_query(rows, threads)
+def _signals(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    def call() -> int:
+        con = marks.connect(threads)
+        try:
+            return _query(con, rows, marks)
+        finally:
+            marks.close(con)
+
+    return timeout_decorator.timeout(timeout, use_signals=True)(call)()
+
+
+class Watchdog:
+    """One daemon thread per process that interrupts connections whose deadline passed.
+
+    Starting a `threading.Timer` per call costs a thread start (the caller waits until the new
+    thread runs: milliseconds on a busy machine); arming this one is a heap push and a notify.
+    """
+
+    REPEAT = 0.005  # seconds between interrupts of a connection whose deadline passed
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list]] = []
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, con: duckdb.DuckDBPyConnection) -> list:
+        """Interrupt `con` at `deadline` (time.monotonic()) unless disarmed before."""
+        entry = [con]  # emptied by disarm
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="lab-interrupt-watchdog", daemon=True)
+                self._thread.start()
+            self._seq += 1
+            heapq.heappush(self._heap, (deadline, self._seq, entry))
+            if self._heap[0][2] is entry:
+                self._cond.notify()
+        return entry
+
+    def disarm(self, entry: list) -> None:
+        with self._cond:  # after this the watchdog never touches the connection
+            entry.clear()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and not self._heap[0][2]:
+                    heapq.heappop(self._heap)  # disarmed
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                left = self._heap[0][0] - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                _, _, entry = heapq.heappop(self._heap)
+                entry[0].interrupt()  # under the lock: disarm (and so close) waits for it
+                # DuckDB drops an interrupt that arrives before the query started (the deadline
+                # passed while connecting): keep interrupting until the caller disarms.
+                self._seq += 1
+                heapq.heappush(self._heap, (time.monotonic() + self.REPEAT, self._seq, entry))
+
+    def _after_fork(self) -> None:
+        self._cond = threading.Condition()
+        self._heap, self._thread = [], None
+
+
+WATCHDOG = Watchdog()
+os.register_at_fork(after_in_child=WATCHDOG._after_fork)
+
+
+def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    con = marks.connect(threads)
+    entry = WATCHDOG.arm(start + timeout, con)
+    try:
+        return _query(con, rows, marks)
+    finally:
+        WATCHDOG.disarm(entry)
+        marks.close(con)
+
+
+def _deadline(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    con = marks.connect(threads)
+    try:
+        left_ms = round((start + timeout - time.monotonic()) * 1000)
+        con.execute(f"SET max_execution_time={max(1, left_ms)}")
+        return _query(con, rows, marks)
+    finally:
+        marks.close(con)
+
+
+def _plain(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    con = marks.connect(threads)
+    try:
+        return _query(con, rows, marks)
+    finally:
+        marks.close(con)
 
 
 RUNNERS = {
@@ -98,20 +231,33 @@ RUNNERS = {
     "signals": _signals,
     "interrupt": _interrupt,
     "deadline": _deadline,
-    "prefork-time-limit": _plain,
+    "prefork-time-limit": _plain,  # Celery's prefork pool is the timeout
 }
+
+
+def plain(rows: int, threads: int = 1) -> int:
+    """The query with no timeout at all: what the benchmark compares per-call overhead against."""
+    return query.run_query(rows, threads)
 
 
 def run(strategy: str, rows: int, timeout: float, threads: int = 1) -> Outcome:
     """Run the query under `strategy` with a `timeout` in seconds and say how it ended."""
     runner = RUNNERS[strategy]
+    marks = _Marks()
     start = time.monotonic()
+
+    def since(t: float | None) -> float | None:
+        return None if t is None else round(t - start, 6)
+
     try:
-        runner(rows, timeout, threads)
+        runner(rows, timeout, threads, start, marks)
     except BaseException as exc:  # noqa: BLE001 - SoftTimeLimitExceeded is what we measure
-        elapsed = time.monotonic() - start
+        end = time.monotonic()
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         outcome = "timeout" if _is_timeout(strategy, exc) else "error"
-        return Outcome(outcome, _qualname(exc), str(exc)[:200], round(elapsed, 4))
-    return Outcome("ok", elapsed=round(time.monotonic() - start, 4))
+        return Outcome(outcome, _qualname(exc), str(exc)[:200], elapsed=round(end - start, 6),
+                       stopped=since(marks.stopped), started_at=start)
+    end = time.monotonic()
+    return Outcome("ok", elapsed=round(end - start, 6), stopped=since(marks.stopped), work=round(marks.work, 6),
+                   started_at=start)

@@ -2,7 +2,8 @@
 
 Baseline, workload, measure: the worker's resources before the call, the timed-out DuckDB call
 under the configured strategy, a process-tree snapshot right after it returns ("immediate"),
-optional cleanup, a second snapshot SETTLE_SECONDS later ("settled"), the resources after.
+optional cleanup, CPU sampling of whatever is left (other worker threads, task processes) for
+SETTLE_SECONDS, a second snapshot then ("settled"), the resources after.
 It logs the article's line and returns the whole record as JSON-able data.
 """
 
@@ -26,7 +27,7 @@ def _check(name: str, value, lo, hi, kind):
         raise ValueError(f"{name}={value!r}: expected {kind.__name__} from {lo} to {hi}")
 
 
-@app.task(name=defaults.TASK_NAME, bind=True)
+@app.task(name=defaults.TASK_NAME, bind=True, resultrepr_maxsize=160)  # keep "succeeded" log lines short
 def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | None = None) -> dict:
     _check("iteration", iteration, 1, defaults.ITERATIONS_RANGE[1], int)
     _check("rows", rows, *defaults.DUCKDB_ROWS_RANGE, int)
@@ -36,36 +37,43 @@ def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | Non
     before = probe.Resources.of()
     baseline = probe.snapshot()
     outcome = strategies.run(CONFIG.strategy, rows, timeout, CONFIG.duckdb_threads)
+    returned = time.monotonic()
     immediate = probe.snapshot()
+    # From here on, whatever burns CPU is work nobody is waiting for any more: leftover task
+    # processes, or DuckDB threads inside the worker that have not stopped yet.
+    watch = probe.CpuWatch([p.pid for p in immediate.tasks if not p.zombie], returned)
     log.warning(
         "iter=%d outcome=%s children=%d zombies=%d", iteration, outcome.outcome, immediate.children, immediate.zombies
     )
 
     cleanup = None
     if CONFIG.cleans_up and outcome.outcome == "timeout":
-        cleanup = reap_tasks(grace=CONFIG.cleanup_grace)
+        # sample while it waits for them: what they burn until they are gone is CPU after deadline
+        cleanup = reap_tasks(grace=CONFIG.cleanup_grace, tick=watch.sample)
         log.warning("%s", cleanup.log_line())
 
-    # Whatever burns CPU from here on is work nobody is waiting for any more: leftover task
-    # processes, or DuckDB threads inside the worker that have not stopped yet.
-    settle_start = probe.Resources.of().cpu_seconds
-    mark = probe.snapshot()
-    time.sleep(CONFIG.settle_seconds)
+    quiet = watch.until(returned + CONFIG.settle_seconds)
     settled = probe.snapshot()
     after = probe.Resources.of()
-    in_worker = max(0.0, after.cpu_seconds - settle_start)
-    cpu_after_deadline = round(probe.cpu_after(mark, settled) + in_worker, 3)
 
     leaked = [p.pid for p in settled.tasks]
-    overshoot = round(outcome.elapsed - timeout, 4) if outcome.outcome == "timeout" else None
+    timed_out = outcome.outcome == "timeout"
+    overshoot = round(outcome.elapsed - timeout, 4) if timed_out else None
+    # Time from the deadline until no CPU work for the query was left anywhere: the caller's own
+    # thread until it got control back, then the leftovers. None: still busy when settled.
+    quiet_after_deadline = None
+    if timed_out and quiet.quiet_after_return is not None:
+        quiet_after_deadline = round(overshoot + quiet.quiet_after_return, 4)
+    cpu_after_deadline = round(quiet.cpu_seconds, 3)
     log.warning(
-        "iter=%d settled children=%d zombies=%d leaked=%d cpu_after_deadline=%.3fs overshoot=%s",
+        "iter=%d settled children=%d zombies=%d leaked=%d cpu_after_deadline=%.3fs overshoot=%s quiet=%s",
         iteration,
         settled.children,
         settled.zombies,
         len(leaked),
         cpu_after_deadline,
         "-" if overshoot is None else f"{overshoot:.3f}s",
+        "busy" if quiet.busy_at_end else ("-" if quiet_after_deadline is None else f"{quiet_after_deadline:.3f}s"),
     )
     return {
         "run_id": run_id,
@@ -84,6 +92,10 @@ def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | Non
         "settle_seconds": CONFIG.settle_seconds,
         **outcome.as_dict(),
         "overshoot": overshoot,
+        # seconds from the deadline to the query itself stopping, before the strategy's clean-up
+        "stop_overshoot": None if not timed_out or outcome.stopped is None else round(outcome.stopped - timeout, 4),
+        "quiet_after_deadline": quiet_after_deadline,
+        "quiet": quiet.as_dict(),
         "baseline": baseline.as_dict(),
         "immediate": immediate.as_dict(),
         "settled": settled.as_dict(),
@@ -92,4 +104,5 @@ def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | Non
         "cpu_after_deadline": cpu_after_deadline,
         "resources_before": before.__dict__,
         "resources_after": after.__dict__,
+        "running_after_settle": sum(1 for p in settled.tasks if not p.zombie),
     }

@@ -2,16 +2,139 @@
 
 `python -m producer.report results/<run>` rebuilds both from records.jsonl, so a report can be
 regenerated (or compared) without running anything.
+
+report.md: the strategy x build table (what each mitigation costs and leaves behind), the
+per-queue summary the producer prints, the notes, the chart. summary.png: descendants and
+zombies of each worker per iteration, and overshoot / CPU after the deadline per queue.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from app import defaults
+
 from . import summary
 from .results import read_jsonl, write_text
+
+MB = 1024 * 1024
+
+
+def _by_queue(records: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        out[r.get("queue")].append(r)
+    for recs in out.values():
+        recs.sort(key=lambda r: r.get("iteration", 0))
+    return out
+
+
+def _measured(recs: list[dict]) -> list[dict]:
+    return [r for r in recs if "immediate" in r]
+
+
+def _label(queue: str, recs: list[dict]) -> str:
+    """`strategy @start (build)` from what the worker reported, e.g. `process @fork (gil)`."""
+    measured = _measured(recs)
+    first = measured[0] if measured else (recs[0] if recs else {"queue": queue})
+    strategy = first.get("strategy") or summary.strategy_of(first)
+    start = first.get("start_method")
+    build = first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?")
+    uses_start = strategy in defaults.PROCESS_STRATEGIES
+    return f"{strategy}{' @' + start if uses_start and start else ''} ({build})"
+
+
+# --- the table ------------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[max(0, min(len(values) - 1, round(q * (len(values) - 1))))]
+
+
+def _ms_pair(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values) * 1000:.0f} / {max(values) * 1000:.0f}"
+
+
+def _delta(measured: list[dict], key: str, scale: float = 1.0) -> str:
+    """Growth of a worker resource from before iteration 1 to after the last iteration."""
+    try:
+        first = measured[0]["resources_before"][key]
+        last = measured[-1]["resources_after"][key]
+    except (IndexError, KeyError, TypeError):
+        return "-"
+    value = (last - first) / scale
+    return f"{value:+.0f}" if scale == 1.0 else f"{value:+.1f}"
+
+
+STRATEGY_ORDER = {name: i for i, name in enumerate(defaults.STRATEGIES)}
+MATRIX_HEADERS = (
+    "strategy", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
+    "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU after deadline (s / iteration)",
+    "quiet after deadline p50 / max (ms)", "children/zombies now, max", "settled, max", "leaked after last",
+    "still running after last", "worker RSS / fds / threads growth",
+)
+
+
+def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
+    """One row per queue, ordered strategy by strategy, then start method, then build."""
+    by_queue = _by_queue(records)
+    rows = []
+    for queue in queues:
+        recs = by_queue.get(queue, [])
+        if not recs:
+            continue
+        measured = _measured(recs)
+        first = measured[0] if measured else recs[0]
+        strategy = first.get("strategy") or summary.strategy_of(first)
+        outcomes = [r.get("outcome") for r in recs]
+        timed = [r for r in measured if r.get("outcome") == "timeout"]
+        overs = [r["overshoot"] for r in timed if r.get("overshoot") is not None]
+        stops = [r["stop_overshoot"] for r in timed if r.get("stop_overshoot") is not None]
+        busy = sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end"))
+        quiet = [r["quiet_after_deadline"] for r in timed if r.get("quiet_after_deadline") is not None]
+        cpu = [r.get("cpu_after_deadline") or 0.0 for r in measured]
+        last = measured[-1] if measured else {}
+        running = sum(1 for p in (last.get("settled") or {}).get("processes", [])
+                      if p["role"] == "task" and p["status"] != "zombie")
+        gil = {True: "on", False: "off"}.get(first.get("gil_enabled"), "?")
+        uses_start = strategy in defaults.PROCESS_STRATEGIES
+        row = [
+            strategy,
+            first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?"),
+            f"{first.get('python', '?')} / {gil}",
+            (first.get("start_method") or "?") if uses_start else "n/a",
+            "/".join(str(outcomes.count(o)) for o in ("timeout", "ok", "error", "killed", "missing")),
+            _ms_pair(overs),
+            f"{statistics.median(stops) * 1000:.0f}" if stops else "-",
+            f"{statistics.mean(cpu):.3f}" if cpu else "-",
+            (f"still busy in {busy}/{len(timed)}" if busy else _ms_pair(quiet)),
+            "-" if not measured else
+            f"{max(r['immediate']['children'] for r in measured)}/{max(r['immediate']['zombies'] for r in measured)}",
+            "-" if not measured else
+            f"{max(r['settled']['children'] for r in measured)}/{max(r['settled']['zombies'] for r in measured)}",
+            str(len(last.get("leaked_task_pids") or [])) if measured else "-",
+            str(running) if measured else "-",
+            f"{_delta(measured, 'rss_bytes', MB)} MB / {_delta(measured, 'open_fds')} / {_delta(measured, 'threads')}",
+        ]
+        order = (STRATEGY_ORDER.get(strategy, 99), row[3], row[1], queue)
+        rows.append((order, row))
+    return [row for _, row in sorted(rows)]
+
+
+def matrix_table(records: list[dict], queues: list[str]) -> str:
+    rows = matrix_rows(records, queues)
+    lines = ["| " + " | ".join(MATRIX_HEADERS) + " |", "|" + "---|" * len(MATRIX_HEADERS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+# --- the chart ------------------------------------------------------------------------------------
 
 
 def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
@@ -21,67 +144,118 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
     except ImportError:
         return "matplotlib is not installed (pip install -r requirements/report.txt)"
 
-    by_queue: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        if "immediate" in r:
-            by_queue[r["queue"]].append(r)
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-    ax_children, ax_zombies, ax_cost = axes
-    for queue in queues:
-        recs = sorted(by_queue.get(queue, []), key=lambda r: r["iteration"])
+    by_queue = _by_queue(records)
+    shown = [q for q in queues if by_queue.get(q)]
+    if not shown:
+        return "no records"
+    labels = {q: _label(q, by_queue[q]) for q in shown}
+    cmap = plt.get_cmap("tab20" if len(shown) > 10 else "tab10")
+    colors = {q: cmap(i % cmap.N) for i, q in enumerate(shown)}
+
+    height = max(9.0, 5.0 + 0.32 * len(shown))
+    fig = plt.figure(figsize=(17, height))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, max(1.0, len(shown) / 8)], hspace=0.35, wspace=0.45)
+    ax_children, ax_zombies = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax_over, ax_cpu = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+
+    # top: the process tree per iteration
+    for queue in shown:
+        recs = _measured(by_queue[queue])
         if not recs:
             continue
         its = [r["iteration"] for r in recs]
-        line = ax_children.plot(its, [r["immediate"]["children"] for r in recs], marker="o", label=f"{queue} now")
-        ax_children.plot(
-            its, [r["settled"]["children"] for r in recs], ls="--", marker="x", color=line[0].get_color(),
-            label=f"{queue} settled",
-        )
-        ax_zombies.plot(its, [r["immediate"]["zombies"] for r in recs], marker="o", label=f"{queue} now")
-        ax_zombies.plot(
-            its, [r["settled"]["zombies"] for r in recs], ls="--", marker="x", color=ax_zombies.lines[-1].get_color(),
-            label=f"{queue} settled",
-        )
-    ax_children.set(title="Descendant processes of the worker", xlabel="iteration", ylabel="processes")
-    ax_zombies.set(title="Zombies among them", xlabel="iteration", ylabel="zombie processes")
-    names, overshoot, cpu = [], [], []
-    for queue in queues:
-        recs = by_queue.get(queue, [])
-        if not recs:
-            continue
-        names.append(queue)
-        vals = sorted(r["overshoot"] for r in recs if r.get("overshoot") is not None)
-        overshoot.append(vals[len(vals) // 2] * 1000 if vals else 0.0)
-        cpu.append(sum(r.get("cpu_after_deadline") or 0 for r in recs) / len(recs))
-    xs = range(len(names))
-    ax_cost.bar([x - 0.2 for x in xs], overshoot, width=0.4, label="overshoot p50 (ms)", color="tab:blue")
-    twin = ax_cost.twinx()
-    twin.bar([x + 0.2 for x in xs], cpu, width=0.4, label="CPU after deadline (s / iteration)", color="tab:red")
-    ax_cost.set_xticks(list(xs), names, rotation=30, ha="right")
-    ax_cost.set(title="Cost of a timeout per queue", ylabel="overshoot p50 (ms)")
-    twin.set_ylabel("CPU after deadline (s per iteration)")
-    handles = ax_cost.get_legend_handles_labels()
-    more = twin.get_legend_handles_labels()
-    ax_cost.legend(handles[0] + more[0], handles[1] + more[1], fontsize=8, loc="upper left")
+        for ax, key in ((ax_children, "children"), (ax_zombies, "zombies")):
+            ax.plot(its, [r["immediate"][key] for r in recs], marker="o", color=colors[queue], lw=1.6)
+            ax.plot(its, [r["settled"][key] for r in recs], marker="x", ls="--", color=colors[queue], lw=1.2)
+    ax_children.set(title="Descendant processes of each worker, per iteration", xlabel="iteration",
+                    ylabel="processes (helpers + task processes)")
+    ax_zombies.set(title="Zombies among them, per iteration", xlabel="iteration", ylabel="zombie processes")
     for ax in (ax_children, ax_zombies):
-        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        low, high = ax.get_ylim()
+        ax.set_ylim(-0.3, max(high, 1.5))
+
+    # bottom: what a timeout costs, one bar per queue
+    ys = list(range(len(shown)))[::-1]
+    over_p50, over_max, cpu, busy = [], [], [], []
+    for queue in shown:
+        timed = [r for r in _measured(by_queue[queue]) if r.get("outcome") == "timeout"]
+        values = [r["overshoot"] * 1000 for r in timed if r.get("overshoot") is not None]
+        over_p50.append(statistics.median(values) if values else 0.0)
+        over_max.append(max(values) if values else 0.0)
+        measured = _measured(by_queue[queue])
+        cpu.append(statistics.mean([r.get("cpu_after_deadline") or 0.0 for r in measured]) if measured else 0.0)
+        busy.append(sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end")))
+    bar_colors = [colors[q] for q in shown]
+    ax_over.barh(ys, over_p50, color=bar_colors, alpha=0.85)
+    ax_over.errorbar(over_max, ys, fmt="|", color="black", ms=12, label="max")
+    ax_over.set(title="Overshoot: deadline -> control back (bar p50, | max)", xlabel="milliseconds")
+    ax_cpu.barh(ys, cpu, color=bar_colors, alpha=0.85)
+    ax_cpu.set(title="CPU burned after control came back, per iteration", xlabel="CPU seconds per iteration")
+    top_over, top_cpu = max(over_max + [1.0]), max(cpu + [0.01])
+    for y, p50, mx, c, b in zip(ys, over_p50, over_max, cpu, busy):
+        ax_over.text(max(p50, mx, 0) + top_over * 0.02, y, f"{p50:.0f} ms (max {mx:.0f})", va="center", fontsize=8)
+        note = f"{c:.3f} s" + (f"  still busy after {b} iteration(s)" if b else "")
+        ax_cpu.text(c + top_cpu * 0.02, y, note, va="center", fontsize=8)
+    ax_over.set_xlim(min(0.0, min(over_p50 + [0.0]) * 1.2), top_over * 1.45)
+    ax_cpu.set_xlim(0, top_cpu * 1.6)
+    for ax in (ax_over, ax_cpu):
+        ax.set_yticks(ys, [labels[q] for q in shown], fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+        ax.axvline(0, color="grey", lw=0.8)
+
+    handles = [Line2D([], [], color=colors[q], marker="o", lw=1.6, label=labels[q]) for q in shown]
+    handles += [
+        Line2D([], [], color="black", marker="o", lw=1.6, label="right after the call"),
+        Line2D([], [], color="black", marker="x", ls="--", lw=1.2, label="settled (SETTLE_SECONDS later)"),
+    ]
+    ax_zombies.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    run_id = next((r.get("run_id") for r in records if r.get("run_id")), "")
+    first = next((r for r in records if "timeout" in r), {})
+    fig.suptitle(f"Lab run {run_id}: DuckDB query timed out after {first.get('timeout', '?')} s, "
+                 f"{first.get('rows', '?'):,} rows" if isinstance(first.get("rows"), int) else f"Lab run {run_id}",
+                 fontsize=13)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
     plt.close(fig)
     tmp.replace(path)
     return None
 
 
+# --- report.md ------------------------------------------------------------------------------------
+
+
 def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart: str | None) -> str:
-    lines = [
-        f"# Lab run {run_id}",
+    lines = [f"# Lab run {run_id}", ""]
+    lines += [f"- {line}" for line in summary.header(records)]
+    first = next((r for r in records if "timeout" in r and "rows" in r), None)
+    if first:
+        lines.append(
+            f"- workload: {first['rows']:,} rows, timeout {first['timeout']} s, "
+            f"DuckDB threads {first.get('duckdb_threads', '?')}, settle {first.get('settle_seconds', '?')} s"
+        )
+    lines += [
+        "",
+        "## Strategy x build",
+        "",
+        matrix_table(records, queues),
+        "",
+        "Overshoot: from the deadline to the task getting control back (negative for "
+        "prefork-time-limit when Celery's clock started before the task's). Query stopped: from the deadline "
+        "to the query itself raising, before the strategy closed its connection. CPU after deadline: what "
+        "leftover task processes and the worker's other threads burned from control coming back until "
+        "SETTLE_SECONDS later. Quiet after deadline: until nothing burned CPU for the query any more "
+        "(sampled every 10 ms); `still busy` when something still ran at the end of the window. "
+        "Growth: worker before iteration 1 to after the last one.",
+        "",
+        "## Per queue",
         "",
         summary.table(summary.rows(records, queues), markdown=True),
         "",
@@ -90,6 +264,9 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         "deadline is what leftover work burned while nobody waited for it.",
         "",
     ]
+    notes = summary.notes(records)
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     lines.append(f"Chart skipped: {skipped_chart}" if skipped_chart else "![summary](summary.png)")
     return "\n".join(lines) + "\n"
 

@@ -6,6 +6,8 @@ import statistics
 from collections import defaultdict
 from typing import Iterable
 
+from app import defaults
+
 COLUMNS = (
     ("queue", "queue"),
     ("build", "build"),
@@ -21,6 +23,7 @@ COLUMNS = (
     ("leaked", "leaked"),
     ("cpu", "CPU after deadline"),
     ("over", "overshoot p50/max"),
+    ("quiet", "quiet after deadline p50/max"),
 )
 
 
@@ -37,6 +40,27 @@ def _max(records, *path) -> int:
 
 def _ms(values) -> str:
     return f"{statistics.median(values) * 1000:.0f}/{max(values) * 1000:.0f} ms" if values else "-"
+
+
+def _quiet(measured: list[dict]) -> str:
+    """Time from the deadline until nothing burned CPU for the query; `busy` when some
+    iteration was still burning CPU when the worker stopped watching (SETTLE_SECONDS)."""
+    timed = [r for r in measured if r.get("outcome") == "timeout" and "quiet" in r]
+    if not timed:
+        return "-"
+    busy = sum(1 for r in timed if r["quiet"].get("busy_at_end"))
+    values = [r["quiet_after_deadline"] for r in timed if r.get("quiet_after_deadline") is not None]
+    if busy:
+        return f"busy in {busy}/{len(timed)}"
+    return _ms(values)
+
+
+def strategy_of(record: dict) -> str:
+    """The record's strategy, also for producer-side records of matrix queues (`gil.process.fork`)."""
+    queue = record.get("queue") or ""
+    if queue in defaults.KNOWN_QUEUES:
+        return defaults.parse_queue(queue)[1]
+    return record.get("strategy") or "?"
 
 
 def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
@@ -58,7 +82,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
                 "py": first.get("python", "?"),
                 "gil": {True: "yes", False: "no"}.get(first.get("gil_enabled"), "?"),
                 "start": first.get("start_method", "?"),
-                "strategy": first.get("strategy", recs[0].get("strategy", "?") if recs else "?"),
+                "strategy": first.get("strategy") or (strategy_of(recs[0]) if recs else "?"),
                 "n": len(recs),
                 "timeouts": outcomes.count("timeout"),
                 "other": f"{outcomes.count('ok')}/{outcomes.count('error') + outcomes.count('killed')}/"
@@ -68,6 +92,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
                 "leaked": max((len(r.get("leaked_task_pids") or []) for r in measured), default=0),
                 "cpu": f"{sum(r.get('cpu_after_deadline') or 0 for r in measured):.2f} s",
                 "over": _ms(overshoots),
+                "quiet": _quiet(measured),
             }
         )
     return out

@@ -1,0 +1,94 @@
+"""app.strategies called directly, in the test process: what each in-process strategy raises,
+how late it gives control back, what it leaves, and what it adds to a call that finishes in time.
+
+Real DuckDB queries, no Celery. Bounds are loose by default (a shared 2-core machine) and
+overridable: LAB_TEST_MAX_OVERSHOOT (seconds), LAB_TEST_MAX_OVERHEAD (seconds).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import pytest
+
+import labtest  # also puts the repo on sys.path
+from app import probe, strategies
+
+ROWS = 10**9  # ~10 s or more of work here: every call below must be cut short by its strategy
+TIMEOUT = 0.2
+MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
+MAX_OVERHEAD = labtest.threshold("LAB_TEST_MAX_OVERHEAD", 0.005)
+
+
+@pytest.mark.parametrize(
+    "strategy, exception_type, message",
+    [
+        ("interrupt", "_duckdb.InterruptException", "Interrupted"),
+        ("deadline", "_duckdb.InterruptException", "Query exceeded maximum execution time"),
+        # SIGALRM's TimeoutError never reaches the caller: DuckDB sees the pending signal and
+        # raises its own error, whose type is what the caller has to catch.
+        ("signals", "RuntimeError", "Query interrupted"),
+    ],
+)
+def test_in_process_strategy_stops_the_query_and_leaves_nothing(strategy, exception_type, message):
+    threads_before = threading.active_count()
+
+    outcome = strategies.run(strategy, ROWS, TIMEOUT)
+
+    assert outcome.outcome == "timeout", outcome
+    assert outcome.exception_type == exception_type, outcome
+    assert message in (outcome.exception_message or ""), outcome
+    assert 0 <= outcome.elapsed - TIMEOUT < MAX_OVERSHOOT, f"overshoot {outcome.elapsed - TIMEOUT:.3f}s: {outcome}"
+    assert outcome.stopped is not None and outcome.stopped <= outcome.elapsed
+    assert probe.snapshot().children == 0  # no process, no zombie
+    # at most the one watchdog thread `interrupt` keeps for the whole process
+    assert threading.active_count() <= threads_before + (strategy == "interrupt")
+
+
+def test_interrupt_reuses_one_watchdog_thread():
+    strategies.run("interrupt", ROWS, 0.05)
+    before = {t.ident for t in threading.enumerate()}
+    for _ in range(5):
+        assert strategies.run("interrupt", ROWS, 0.05).outcome == "timeout"
+    assert {t.ident for t in threading.enumerate()} == before
+
+
+def test_interrupt_is_not_fired_after_the_call_returned():
+    """A call that finished in time disarms its deadline: the next query on this thread runs."""
+    first = strategies.run("interrupt", 1000, 1.0)
+    assert first.outcome == "ok", first
+    time.sleep(1.1 - first.elapsed)  # the first deadline has passed
+    outcome = strategies.run("interrupt", 1000, 10.0)
+    assert outcome.outcome == "ok", outcome
+
+
+@pytest.mark.parametrize("strategy", ["interrupt", "deadline", "signals"])
+def test_overhead_for_a_query_that_finishes_in_time_is_small(strategy):
+    """elapsed - work: what the strategy adds around connect + query + close (median of 9)."""
+    added = []
+    for _ in range(9):
+        outcome = strategies.run(strategy, 1000, 10.0)
+        assert outcome.outcome == "ok", outcome
+        added.append(outcome.elapsed - outcome.work)
+    assert statistics.median(added) < MAX_OVERHEAD, f"{strategy}: added {sorted(added)}"
+
+
+def test_process_strategy_reports_timeout_decorator_error_and_a_task_process():
+    """Outside Celery, under fork: timeout-decorator's own TimeoutError, one task process."""
+    import multiprocessing
+
+    ctx_before = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("fork", force=True)
+    try:
+        outcome = strategies.run("process", ROWS, TIMEOUT)
+    finally:
+        multiprocessing.set_start_method(ctx_before, force=True)
+    assert outcome.outcome == "timeout"
+    assert outcome.exception_type == "timeout_decorator.timeout_decorator.TimeoutError"
+    # SIGTERMed and never joined: still there (dying or a zombie) right after the call
+    from app.cleanup import reap_tasks
+
+    assert len(probe.snapshot().tasks) == 1
+    assert reap_tasks(grace=1.0).remaining == 0

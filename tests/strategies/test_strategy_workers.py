@@ -1,0 +1,173 @@
+"""Every strategy end to end in real Celery workers (`scripts/lab quick`, this machine's python3).
+
+One lab run serves the per-strategy tests below (starting seven workers once is most of the
+cost); each test asserts what its strategy is known to do. Bounds are loose by default and
+overridable: LAB_TEST_MAX_OVERSHOOT (seconds).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import labtest
+
+ITERATIONS = 2
+TIMEOUT = 0.6  # opening a DuckDB database takes 40 ms of CPU: with seven workers on two cores, far longer
+MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
+QUEUES = [
+    "gil.process.fork",
+    "gil.process.forkserver",
+    "gil.process+cleanup.fork",
+    "gil.signals",
+    "gil.interrupt",
+    "gil.deadline",
+    "gil.prefork-time-limit",
+]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory):
+    """One `scripts/lab quick` over the matrix; its records by queue and its run folder."""
+    tmp = tmp_path_factory.mktemp("matrix")
+    env = labtest.base_env(
+        tmp, TARGET_QUEUES=",".join(QUEUES), ITERATIONS=str(ITERATIONS), DUCKDB_TIMEOUT=str(TIMEOUT),
+        SETTLE_SECONDS="0.3", CLEANUP_GRACE_SECONDS="0.5",
+    )
+    done = labtest.lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = labtest.only_run(tmp / "results")
+    recs = labtest.records(run_dir)
+    by_queue = {q: sorted((r for r in recs if r["queue"] == q), key=lambda r: r["iteration"]) for q in QUEUES}
+    for queue, rs in by_queue.items():
+        assert [r["iteration"] for r in rs] == list(range(1, ITERATIONS + 1)), f"{queue}: {rs}"
+    return run_dir, by_queue, done.stdout
+
+
+def _timeouts(rs):
+    assert {r["outcome"] for r in rs} == {"timeout"}, [(r["outcome"], r.get("exception_type")) for r in rs]
+
+
+def _log_lines(run_dir, queue):
+    return [(int(n), o, int(c), int(z)) for n, o, c, z in labtest.ITER_LINE.findall(labtest.worker_log(run_dir, queue))]
+
+
+def test_every_worker_logs_the_articles_line(matrix):
+    run_dir, by_queue, _ = matrix
+    for queue, rs in by_queue.items():
+        expected = [(r["iteration"], r["outcome"], r["immediate"]["children"], r["immediate"]["zombies"]) for r in rs]
+        assert _log_lines(run_dir, queue) == expected, queue
+
+
+@pytest.mark.parametrize("queue, exception_type", [
+    ("gil.interrupt", "_duckdb.InterruptException"),
+    ("gil.deadline", "_duckdb.InterruptException"),
+])
+def test_interrupt_and_deadline_stop_in_time_and_leave_nothing(matrix, queue, exception_type):
+    _, by_queue, _ = matrix
+    rs = by_queue[queue]
+    _timeouts(rs)
+    for r in rs:
+        assert r["exception_type"] == exception_type, r["exception_message"]
+        assert 0 <= r["overshoot"] < MAX_OVERSHOOT, r["overshoot"]
+        assert r["immediate"]["children"] == 0 and r["settled"]["children"] == 0
+        assert r["leaked_task_pids"] == [] and r["running_after_settle"] == 0
+        assert r["quiet"]["busy_at_end"] is False and r["cpu_after_deadline"] < 0.02, r["quiet"]
+        assert r["quiet_after_deadline"] is not None and r["quiet_after_deadline"] < MAX_OVERSHOOT
+
+
+def test_signals_returns_duckdbs_exception_not_the_decorators(matrix):
+    _, by_queue, _ = matrix
+    rs = by_queue["gil.signals"]
+    _timeouts(rs)
+    for r in rs:
+        if r["stop_overshoot"] is None:
+            # the alarm went off before the query started (opening the database is slow on a
+            # busy machine): then the decorator's own TimeoutError comes through
+            assert r["exception_type"] == "timeout_decorator.timeout_decorator.TimeoutError", r
+        else:
+            # the SIGALRM handler raised timeout_decorator.TimeoutError inside DuckDB, which
+            # turned it into its own error: that is what the task sees
+            assert r["exception_type"] == "RuntimeError", r
+            assert "interrupted" in r["exception_message"].lower(), r
+        assert 0 <= r["overshoot"] < MAX_OVERSHOOT
+        assert r["settled"]["children"] == 0
+    assert "RuntimeError" in {r["exception_type"] for r in rs}, "the alarm never hit a running query"
+
+
+def test_process_under_fork_keeps_running_the_query_after_the_deadline(matrix):
+    """The article: the SIGTERMed child inherited Celery's handler, so it keeps burning CPU."""
+    _, by_queue, _ = matrix
+    rs = by_queue["gil.process.fork"]
+    _timeouts(rs)
+    assert {r["start_method"] for r in rs} == {"fork"}
+    assert [len(r["leaked_task_pids"]) for r in rs] == [1, 2], [r["settled"] for r in rs]
+    for r in rs:
+        assert r["exception_type"] == "timeout_decorator.timeout_decorator.TimeoutError"
+        assert r["running_after_settle"] >= 1, r["settled"]
+        assert r["quiet"]["busy_at_end"] is True and r["quiet_after_deadline"] is None, r["quiet"]
+        assert r["cpu_after_deadline"] > 0.01, r["quiet"]
+
+
+def test_process_under_forkserver_leaves_only_the_helpers(matrix):
+    _, by_queue, _ = matrix
+    rs = by_queue["gil.process.forkserver"]
+    _timeouts(rs)
+    assert {r["start_method"] for r in rs} == {"forkserver"}
+    for r in rs:
+        assert r["settled"]["roles"]["task"] == 0, r["settled"]
+        assert r["settled"]["roles"]["forkserver"] == 1, r["settled"]
+        assert r["cpu_after_deadline"] < 0.05, r["quiet"]
+
+
+def test_process_cleanup_under_fork_has_to_kill_and_leaves_nothing(matrix):
+    run_dir, by_queue, _ = matrix
+    rs = by_queue["gil.process+cleanup.fork"]
+    _timeouts(rs)
+    lines = labtest.CLEANUP_LINE.findall(labtest.worker_log(run_dir, "gil.process+cleanup.fork"))
+    assert [remaining for *_, remaining in lines] == ["0"] * ITERATIONS, lines
+    for r in rs:
+        assert r["cleanup"]["remaining"] == 0 and r["leaked_task_pids"] == [], r["cleanup"]
+        # SIGTERM is swallowed by the inherited Celery handler: only SIGKILL ends the task process
+        assert r["cleanup"]["killed"] == r["cleanup"]["terminated"] >= 1, r["cleanup"]
+        assert r["settled"]["roles"]["task"] == 0
+
+
+def test_prefork_soft_time_limit_is_caught_in_the_task(matrix):
+    """Celery's prefork pool: SIGUSR1 -> SoftTimeLimitExceeded inside DuckDB -> a real record."""
+    _, by_queue, _ = matrix
+    rs = by_queue["gil.prefork-time-limit"]
+    _timeouts(rs)
+    for r in rs:
+        assert r["exception_type"] in ("RuntimeError", "celery.exceptions.SoftTimeLimitExceeded"), r
+        assert abs(r["overshoot"]) < MAX_OVERSHOOT, r["overshoot"]
+        assert r["settled"]["children"] == 0
+    assert len({r["pid"] for r in rs}) == 1, "the pool process was replaced: the hard limit fired"
+
+
+def test_report_has_the_matrix_table_and_a_chart(matrix):
+    run_dir, _, stdout = matrix
+    text = (run_dir / "report.md").read_text()
+    assert "## Strategy x build" in text
+    for strategy in ("process", "process+cleanup", "signals", "interrupt", "deadline", "prefork-time-limit"):
+        assert f"| {strategy} | gil |" in text, strategy
+    assert "still busy in 2/2" in text  # process under fork
+    png = run_dir / "summary.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert "quiet after deadline" in stdout
+
+
+def test_prefork_hard_time_limit_gives_a_producer_side_record(tmp_path):
+    """When the task outlives time_limit (here: the settle window, 2 s, is longer than the 1 s
+    between soft and hard limit) Celery kills the pool process; the producer records `killed`."""
+    env = labtest.base_env(tmp_path, TARGET_QUEUES="gil.prefork-time-limit", ITERATIONS="1",
+                           DUCKDB_TIMEOUT=str(TIMEOUT), SETTLE_SECONDS="2")
+    done = labtest.lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = labtest.only_run(tmp_path / "results")
+    (r,) = labtest.records(run_dir)
+    assert (r["outcome"], r["exception_type"], r["strategy"]) == ("killed", "TimeLimitExceeded", "prefork-time-limit"), r
+    # the task got as far as the article's line before it was killed
+    assert _log_lines(run_dir, "gil.prefork-time-limit") == [(1, "timeout", 0, 0)]
+    assert "| prefork-time-limit | gil |" in (run_dir / "report.md").read_text()
