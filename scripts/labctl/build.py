@@ -231,10 +231,37 @@ def run_logged(cmd: Sequence[str], log: Path, *, cwd: Path | None = None,
     with open(log, "a") as fh:
         fh.write(f"\n$ {shlex.join(str(c) for c in cmd)}\n")
         fh.flush()
-        proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, stdout=fh,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise StepError(f"`{shlex.join(str(c) for c in cmd)}` exited {proc.returncode}", log)
+        # Own process group, so an interrupted build stops make's compilers too, not just make.
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            returncode = proc.wait()
+        except BaseException:
+            _stop_group(proc)
+            raise
+    if returncode != 0:
+        raise StepError(f"`{shlex.join(str(c) for c in cmd)}` exited {returncode}", log)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the step's whole process group; SIGKILL what is still there after 10 s."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader, or the group never looks empty
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+    proc.poll()
 
 
 def step(label: str, cmd: Sequence[str], log: Path, **kw) -> float:
@@ -685,6 +712,33 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if args.print_paths:
         print(json.dumps(print_paths(version, flavours, env), indent=2, sort_keys=True))
         return 0
+    with _sigterm_as_interrupt():
+        return _main(version, flavours, args, env)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: child processes stopped, build trees removed."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(version: str, flavours: list[str], args: argparse.Namespace, env: dict[str, str]) -> int:
     try:
         return _run(version, flavours, args.jobs or default_jobs(), args.force, env)
     except InputError as exc:
@@ -697,9 +751,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print(f"{PROG}: FAILED: {exc}" + (f" (full log: {exc.log})" if exc.log else ""),
               file=sys.stderr, flush=True)
         return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        sys.stdout.flush()
+        print(f"{PROG}: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; "
+              "unfinished builds removed", file=sys.stderr, flush=True)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _inputs(env: Mapping[str, str]) -> tuple[Path | None, list[str]]:
