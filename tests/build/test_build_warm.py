@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from build_helpers import SCRIPT, base_env, build, run_build
+from build_helpers import REPO, SCRIPT, base_env, build, run_build
 
 pytestmark = pytest.mark.built  # needs the interpreters from `scripts/lab setup`
 
@@ -52,3 +57,21 @@ def test_main_in_process_returns_0_when_warm(built, cache_state):
     before, after = cache_state()
     assert before == after
     assert SCRIPT.stat().st_mode & 0o111, "scripts/build-python must be executable"
+
+
+def test_changed_requirements_mean_a_new_venv_on_the_same_interpreter(built, tmp_path):
+    """With an edited requirements file the same interpreter is reused but a new, unbuilt venv is planned."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "scripts", repo / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "requirements", repo / "requirements")
+    with open(repo / "requirements" / "lab.txt", "a") as fh:
+        fh.write("# an edit\n")
+    proc = subprocess.run([sys.executable, str(repo / "scripts" / "build-python"), "--print-paths"],
+                          env=base_env(), capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    for flavour, info in doc.items():
+        assert info["built"] is True and info["python"] == built[flavour]["python"]
+        assert info["venv_ready"] is False
+        assert info["venv"] != built[flavour]["venv"]
+        assert Path(info["venv"]).parent == Path(built[flavour]["venv"]).parent
