@@ -318,6 +318,10 @@ def resolve_source(version: str, env: Mapping[str, str]) -> Source:
             raise InputError(f"{var}: unreadable ({exc.strerror or exc})") from None
         if want and got != want:
             raise InputError(f"{var}: SHA-256 mismatch (got {got}, expected {want})")
+        if not want:  # nothing to compare with: at least read it all before touching the cache
+            problem = tarball_problem(path, version)
+            if problem:
+                raise InputError(f"{var}: {problem} (and no PYTHON_SHA256 to check it against)")
         return Source(path, got if want else None, str(path), downloaded=False)
 
     url = spec or PYTHON_URL.format(v=version)
@@ -352,6 +356,19 @@ def resolve_source(version: str, env: Mapping[str, str]) -> Source:
         tmp.unlink(missing_ok=True)
         raise
     return Source(tmp, want, url, downloaded=True)
+
+
+def tarball_problem(path: Path, version: str) -> str | None:
+    """Why this file is not a readable CPython <version> source tarball, or None."""
+    top = f"Python-{version}"
+    try:
+        with tarfile.open(path) as tar:
+            names = tar.getnames()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        return f"not a readable tarball ({exc})"
+    if f"{top}/configure" not in names:
+        return f"not a Python {version} source tarball (no {top}/configure)"
+    return None
 
 
 def extract(source: Source, version: str, dest: Path) -> Path:

@@ -155,3 +155,15 @@ def test_print_paths_is_json_without_building(built, cache_state):
     assert set(one) == {"nogil"}
     before, after = cache_state()
     assert before == after
+
+
+@pytest.mark.built
+def test_unpinned_truncated_tarball_is_rejected(cache_state, tmp_path):
+    """A truncated tarball of a version with no pinned checksum is read through and refused, exit 2."""
+    bad = tmp_path / "Python-3.14.99.tar.xz"
+    with open(python_source(), "rb") as src:
+        bad.write_bytes(src.read(3_000_000))
+    proc = run_build("--version", "3.14.99", "--flavour", "gil", env=base_env(PYTHON_SOURCE=str(bad)))
+    assert_one_line_exit_2(proc, f"PYTHON_SOURCE={bad}", "not a readable tarball")
+    before, after = cache_state()
+    assert before == after
