@@ -668,6 +668,21 @@ def build_venv(version: str, flavour: str, env: Mapping[str, str], wheelhouse: P
         raise
 
 
+def reverify_venv(version: str, flavour: str, env: Mapping[str, str]) -> dict:
+    """Check an existing venv again (its last check failed), keeping its build record."""
+    fp = flavour_paths(version, flavour, env)
+    log = Path(fp["venv_log"])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with progress(f"{flavour}: verify venv again (its last check failed)"):
+        result = verify_venv(version, flavour, env, log)
+    old = read_json(Path(fp["venv_verify"])) or {}
+    result["seconds"] = old.get("seconds", {})
+    result["find_links"] = old.get("find_links", [])
+    write_json(Path(fp["venv_verify"]), result)
+    write_json(Path(fp["prefix"]) / VERIFY_FILE, result)
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # The command
 
@@ -824,7 +839,9 @@ def _plan(version: str, flavours: Sequence[str], force: bool, env: Mapping[str, 
         fp = flavour_paths(version, f, env)
         interp = force or not interpreter_ready(version, f, env) or not _starts(fp["python"], env)
         venv = interp or not venv_ready(version, f, env) or not _starts(fp["venv_python"], env)
-        plan[f] = {"interpreter": interp, "venv": venv}
+        # A venv whose last check failed is checked again (cheap), not rebuilt.
+        verify = not venv and not (read_json(Path(fp["venv_verify"])) or {}).get("ok")
+        plan[f] = {"interpreter": interp, "venv": venv, "verify": verify}
     return plan
 
 
@@ -860,7 +877,7 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
     start = time.monotonic()
     wheelhouse, configure_opts = _inputs(env)
     plan = _plan(version, flavours, force, env)
-    if not any(s["interpreter"] or s["venv"] for s in plan.values()):
+    if not any(any(s.values()) for s in plan.values()):
         for f in flavours:
             _report_found(version, f, env, configure_opts)
         say(f"nothing to do ({time.monotonic() - start:.1f}s); cache {paths.cache_root(env)}")
@@ -870,6 +887,8 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
     try:
         with _lock(env):
             plan = _plan(version, flavours, force, env) if not force else plan
+            if source is None and any(s["interpreter"] for s in plan.values()):
+                source = resolve_source(version, env)  # someone removed a build while we waited
             _clean_stale_tmp(env)
             if source is not None:
                 say(f"source: {source.origin}" + (f" (sha256 {source.sha256[:12]}… ok)" if source.sha256
@@ -884,9 +903,12 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
                 if plan[f]["interpreter"]:
                     build_interpreter(version, f, source, jobs, configure_opts, env, force)
                     plan[f]["venv"] = True
+                result = None
                 if plan[f]["venv"]:
                     result = build_venv(version, f, env, wheelhouse)
-                    if not result["ok"]:
+                elif plan[f]["verify"]:
+                    result = reverify_venv(version, f, env)
+                if result is not None and not result["ok"]:
                         failures += 1
                         bad = [k for k, ok in result["checks"].items() if not ok]
                         print(f"{PROG}: {f}: verification failed: {', '.join(bad)} "
