@@ -75,3 +75,16 @@ def test_changed_requirements_mean_a_new_venv_on_the_same_interpreter(built, tmp
         assert info["venv_ready"] is False
         assert info["venv"] != built[flavour]["venv"]
         assert Path(info["venv"]).parent == Path(built[flavour]["venv"]).parent
+
+
+def test_lab_setup_warm_is_fast(built, cache_state):
+    """`scripts/lab setup` on a warm cache finishes in under 10 s without changing the cache."""
+    start = time.monotonic()
+    proc = subprocess.run([str(REPO / "scripts" / "lab"), "setup"], env=base_env(), capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 10, f"scripts/lab setup took {elapsed:.1f}s warm"
+    assert "nothing to do" in proc.stdout
+    before, after = cache_state()
+    assert before == after
