@@ -145,6 +145,7 @@ class Watchdog:
     """
 
     REPEAT = 0.005  # seconds between interrupts of a connection whose deadline passed
+    SLICE = 0.01  # longest sleep between two looks at the deadlines
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -179,7 +180,15 @@ class Watchdog:
                     continue
                 left = self._heap[0][0] - time.monotonic()
                 if left > 0:
-                    self._cond.wait(left)
+                    # Sleep in short slices instead of one timed wait on the condition: on the
+                    # free-threaded build a long timed wait of this thread woke up to ~150 ms
+                    # late while the query ran (time.sleep did not). A new, earlier deadline is
+                    # seen within one slice.
+                    self._cond.release()
+                    try:
+                        time.sleep(min(left, self.SLICE))
+                    finally:
+                        self._cond.acquire()
                     continue
                 _, _, entry = heapq.heappop(self._heap)
                 entry[0].interrupt()  # under the lock: disarm (and so close) waits for it

@@ -435,7 +435,7 @@ def verdicts(result: dict) -> list[str]:
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python bench/strategies.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--timeouts", type=int, default=200, help="timed-out calls per strategy (default 200)")
-    p.add_argument("--timeout", type=float, default=0.1, help="the deadline, seconds (default 0.1)")
+    p.add_argument("--timeout", type=float, default=0.2, help="the deadline, seconds (default 0.2)")
     p.add_argument("--rows", type=int, default=0,
                    help="rows of the timed-out query (default: calibrated to --query-factor x --timeout)")
     p.add_argument("--query-factor", type=float, default=3.0,
