@@ -12,7 +12,7 @@ import sys
 
 from celery import signals
 
-from .broker import make_celery
+from .broker import BrokerUnreachable, make_celery, wait_for_broker
 from .config import WorkerConfig
 from .envparse import ConfigError
 
@@ -38,6 +38,23 @@ app.conf.task_default_queue = CONFIG.queue
 from . import tasks  # noqa: E402,F401  (registers tasks.leak_demo)
 
 log = logging.getLogger("lab.worker")
+
+
+@signals.worker_init.connect
+def _wait_for_broker(**_):
+    """Before Celery's own (traceback-ending) start-up retries: the producer's countdown, one line, exit 2."""
+    try:
+        wait_for_broker(
+            app, CONFIG.broker.connect_seconds, say=lambda msg: print(msg, file=sys.stderr, flush=True), who="worker"
+        )
+    except BrokerUnreachable as exc:
+        print(
+            f"worker: BROKER_URL={CONFIG.broker.display_url}: broker unreachable after "
+            f"{CONFIG.broker.connect_seconds:g}s (BROKER_CONNECT_SECONDS) - {exc}; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2) from None  # Celery's signal dispatch catches Exception, not SystemExit
 
 
 @signals.worker_ready.connect

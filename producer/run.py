@@ -7,13 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 from app import defaults
-from app.broker import make_celery
+from app.broker import BROKER_ERRORS, BrokerUnreachable, make_celery, wait_for_broker  # noqa: F401
 
 from .config import ProducerConfig
-
-
-class BrokerUnreachable(RuntimeError):
-    pass
 
 
 def _strategy_of(queue: str) -> str:
@@ -22,35 +18,25 @@ def _strategy_of(queue: str) -> str:
     return queue.split(".", 1)[1]
 
 
-def wait_for_broker(celery, seconds: float, say=print) -> None:
-    """Connect within `seconds`, counting down once a second; raise BrokerUnreachable after."""
-    deadline = time.monotonic() + seconds
-    last_error: Exception | None = None
-    while True:
-        try:
-            with celery.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-            return
-        except Exception as exc:  # kombu raises several OSError/ConnectionError flavours
-            last_error = exc
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BrokerUnreachable(f"{type(last_error).__name__}: {last_error}")
-        say(f"[producer] broker not reachable yet, retrying for {left:.0f}s more ...")
-        time.sleep(min(1.0, max(0.0, left)))
-
-
 @dataclass
 class Collected:
     records: list[dict] = field(default_factory=list)
     missing: list[dict] = field(default_factory=list)
 
 
-def enqueue(celery, cfg: ProducerConfig) -> list[tuple[str, int, object]]:
-    """Send every iteration to every target queue, interleaved so queues progress together."""
+def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, object]]:
+    """Send every iteration to every target queue, interleaved so queues progress together.
+
+    If the broker goes away while sending, the rest is not sent: those entries carry None
+    instead of a result and `collect` reports them as missing.
+    """
     sent = []
+    lost = None
     for iteration in range(1, cfg.iterations + 1):
         for queue in cfg.target_queues:
+            if lost is not None:
+                sent.append((queue, iteration, None))
+                continue
             options = {}
             if _strategy_of(queue) == "prefork-time-limit":
                 # Celery enforces these only in the prefork pool: soft -> SIGUSR1, hard -> kill.
@@ -58,17 +44,23 @@ def enqueue(celery, cfg: ProducerConfig) -> list[tuple[str, int, object]]:
                     "soft_time_limit": cfg.duckdb_timeout,
                     "time_limit": cfg.duckdb_timeout + defaults.CLEANUP_GRACE_SECONDS,
                 }
-            result = celery.send_task(
-                defaults.TASK_NAME,
-                kwargs={
-                    "iteration": iteration,
-                    "rows": cfg.duckdb_rows,
-                    "timeout": cfg.duckdb_timeout,
-                    "run_id": cfg.run_id,
-                },
-                queue=queue,
-                **options,
-            )
+            try:
+                result = celery.send_task(
+                    defaults.TASK_NAME,
+                    kwargs={
+                        "iteration": iteration,
+                        "rows": cfg.duckdb_rows,
+                        "timeout": cfg.duckdb_timeout,
+                        "run_id": cfg.run_id,
+                    },
+                    queue=queue,
+                    **options,
+                )
+            except BROKER_ERRORS as exc:
+                lost = exc
+                say(f"[producer] broker lost while sending ({type(exc).__name__}: {exc}): the rest is not sent",
+                    file=sys.stderr)
+                result = None
             sent.append((queue, iteration, result))
     return sent
 
@@ -96,19 +88,39 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
     per_queue = {queue: sum(1 for q, _, _ in sent if q == queue) for queue in cfg.target_queues}
     budget = cfg.iteration_budget() * max(per_queue.values(), default=0) + cfg.result_grace
     deadline = time.monotonic() + budget
-    pending = list(sent)
+    pending = [s for s in sent if s[2] is not None]
     done = {queue: 0 for queue in cfg.target_queues}
     out = Collected()
+    lost = False  # the broker connection is down: results published meanwhile may be gone
     while pending and time.monotonic() < deadline:
         still = []
-        for queue, iteration, result in pending:
-            if not result.ready():
-                still.append((queue, iteration, result))
-                continue
-            if result.successful():
-                out.records.append(result.get(disable_sync_subtasks=False))
-            else:
-                out.records.append(_failure_record(cfg, queue, iteration, result))
+        for index, (queue, iteration, result) in enumerate(pending):
+            try:
+                ready = result.ready()
+                if lost:
+                    say("[producer] broker connection back")
+                    lost = False
+                if not ready:
+                    still.append((queue, iteration, result))
+                    continue
+                if result.successful():
+                    record = result.get(disable_sync_subtasks=False, timeout=10)
+                else:
+                    record = _failure_record(cfg, queue, iteration, result)
+            except BROKER_ERRORS as exc:
+                # Each failed poll is bounded (broker_connection_timeout); keep the rest for the
+                # next pass and never wait past the deadline.
+                still.extend(pending[index:])
+                if not lost:
+                    say(
+                        f"[producer] broker connection lost ({type(exc).__name__}: {exc}); still waiting for "
+                        f"{len(still)} result(s), {max(0.0, deadline - time.monotonic()):.0f}s left",
+                        file=sys.stderr,
+                    )
+                lost = True
+                time.sleep(0.5)
+                break
+            out.records.append(record)
             done[queue] += 1
             record = out.records[-1]
             say(
@@ -118,7 +130,8 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
         pending = still
         if pending:
             time.sleep(0.1)
-    for queue, iteration, result in pending:
+    unsent = [(q, i) for q, i, r in sent if r is None]
+    for queue, iteration, _ in pending:
         out.missing.append(
             {
                 "run_id": cfg.run_id,
@@ -132,15 +145,29 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
             }
         )
         say(f"[producer] {queue}: iter={iteration} missing after {budget:.0f}s", file=sys.stderr)
+    for queue, iteration in unsent:
+        out.missing.append(
+            {
+                "run_id": cfg.run_id,
+                "iteration": iteration,
+                "queue": queue,
+                "worker": queue,
+                "strategy": _strategy_of(queue),
+                "outcome": "missing",
+                "exception_type": None,
+                "exception_message": "not sent: the broker was lost while enqueuing",
+            }
+        )
+        say(f"[producer] {queue}: iter={iteration} missing (never sent)", file=sys.stderr)
     return out
 
 
 def run(cfg: ProducerConfig, say=print) -> Collected:
     celery = make_celery(cfg.broker, main="gil-timeout-lab-producer")
     wait_for_broker(celery, cfg.broker.connect_seconds, say=say)
-    sent = enqueue(celery, cfg)
+    sent = enqueue(celery, cfg, say=say)
     say(
-        f"[producer] run {cfg.run_id}: sent {len(sent)} task(s) to {', '.join(cfg.target_queues)} "
+        f"[producer] run {cfg.run_id}: sent {sum(r is not None for _, _, r in sent)} task(s) to {', '.join(cfg.target_queues)} "
         f"(rows={cfg.duckdb_rows}, timeout={cfg.duckdb_timeout}s) via {cfg.broker.kind}"
     )
     return collect(cfg, sent, say=say)
