@@ -8,6 +8,8 @@ Entry points print that message as one line and exit with status 2.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Iterable, Mapping
 
 
@@ -129,4 +131,23 @@ def broker_url(env: Mapping[str, str], name: str, default: str) -> str:
     schemes = ("amqp://", "amqps://", "pyamqp://", "filesystem://", "memory://")
     if not raw.startswith(schemes):
         raise ConfigError(name, raw, "a URL starting with " + ", ".join(schemes))
+    return raw
+
+
+def writable_dir(env: Mapping[str, str], name: str, default: str) -> str:
+    """A folder that is, or can be created as, a writable directory: found bad now, not after a run."""
+    raw = _raw(env, name)
+    value = default if raw is None else raw
+    path = Path(value).expanduser().absolute()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(name, value, "a folder that is (or can be created as) a writable directory")
+    return value
+
+
+def existing_dir(env: Mapping[str, str], name: str) -> str | None:
+    """An optional folder that must exist (e.g. WHEELHOUSE); None when unset."""
+    raw = _raw(env, name)
+    if raw is not None and not Path(raw).expanduser().is_dir():
+        raise ConfigError(name, raw, "an existing folder (or unset)")
     return raw

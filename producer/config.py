@@ -31,7 +31,8 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every other bad input
-        self.exit(2, f"producer: {message}\n")
+        accepted = ", ".join(f"{flag} {var}" for flag, var in FLAGS.items())
+        self.exit(2, f"producer: {message} (expected flags: {accepted})\n")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,7 +59,7 @@ class ProducerConfig:
         run_id = (env.get("RUN_ID") or "").strip() or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
         if not RUN_ID_PATTERN.match(run_id):
             raise ConfigError("RUN_ID", run_id, "1-80 characters of letters, digits, '.', '_', '-'")
-        results_dir = (env.get("RESULTS_DIR") or defaults.RESULTS_DIR).strip()
+        results_dir = envparse.writable_dir(env, "RESULTS_DIR", defaults.RESULTS_DIR)
         return cls(
             iterations=envparse.integer(env, "ITERATIONS", defaults.ITERATIONS, defaults.ITERATIONS_RANGE),
             duckdb_rows=envparse.integer(env, "DUCKDB_ROWS", defaults.DUCKDB_ROWS, defaults.DUCKDB_ROWS_RANGE),
