@@ -30,6 +30,14 @@ from app.envparse import ConfigError  # noqa: E402
 from producer.config import ProducerConfig  # noqa: E402
 
 BROKERS = ("auto", "rabbitmq", "filesystem")
+# What `scripts/lab run|quick VARIABLE=value` accepts: a typo must not run with defaults unnoticed.
+# (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME are not here: each worker's queue sets them.)
+OVERRIDES = (
+    "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "TARGET_QUEUES", "BROKER_URL", "BROKER_CONNECT_SECONDS",
+    "RESULT_BACKEND", "RESULTS_DIR", "RESULT_GRACE_SECONDS", "RUN_ID", "START_METHOD", "CLEANUP_CHILDREN",
+    "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "LAB_BROKER", "LAB_CACHE", "PYTHON_VERSION",
+    "WHEELHOUSE",
+)
 READY_SECONDS = 90.0
 
 
@@ -85,13 +93,16 @@ def parse_overrides(args: Sequence[str]) -> dict[str, str]:
                 raise UsageError(f"unknown option {flag}: expected --strategies or --builds")
             if not sep:
                 if not words:
-                    raise UsageError(f"{flag} needs a value")
+                    names = defaults.STRATEGIES if flag == "--strategies" else defaults.BUILDS
+                    raise UsageError(f"{flag} needs a value: expected a comma-separated list of {', '.join(names)}")
                 value = words.pop(0)
             options[flag] = value
             continue
         key, sep, value = arg.partition("=")
         if not sep or not key.isupper():
             raise UsageError(f"{arg!r}: expected VARIABLE=value (e.g. ITERATIONS=5)")
+        if key not in OVERRIDES:
+            raise UsageError(f"{arg!r}: unknown variable {key}, expected one of {', '.join(OVERRIDES)}")
         out[key] = value
     if "--builds" in options and "--strategies" not in options:
         raise UsageError("--builds goes with --strategies")
@@ -121,6 +132,8 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
         env["TARGET_QUEUES"] = ",".join(defaults.ARTICLE_WORKERS)
     producer = ProducerConfig.from_env(env)
     broker = envparse.choice(env, "LAB_BROKER", "auto", BROKERS)
+    envparse.writable_dir(env, "LAB_CACHE", str(paths.cache_root(env)))
+    envparse.existing_dir(env, "WHEELHOUSE")
     workers, skipped = [], []
     for queue in producer.target_queues:
         spec = worker_spec(queue)
@@ -178,7 +191,7 @@ def built_python(build: str, env: Mapping[str, str]) -> Path:
     version = env.get("PYTHON_VERSION") or paths.DEFAULT_PYTHON_VERSION
     python = paths.venv_dir(version, build, env) / "bin" / "python"
     if not python.exists():
-        raise UsageError(f"no {build} interpreter at {python}: run `scripts/lab setup` first")
+        raise UsageError(f"no {build} interpreter at {python} (PYTHON_VERSION={version}): run `scripts/lab setup` first")
     return python
 
 
@@ -210,7 +223,9 @@ def run(plan: Plan, say=print) -> int:
     logs = results / "logs"
     state = procs.StateFile(paths.cache_root(env) / "run" / f"{run_id}.json")
     started: list[procs.Started] = []
-    record = {"run_id": run_id, "work": str(work), "started": []}
+    # owner: this process; `scripts/lab down` leaves the run alone while it is alive
+    record = {"run_id": run_id, "work": str(work), "started": [],
+              "owner": {"pid": os.getpid(), "started": procs.start_time(os.getpid())}}
 
     def remember(p: procs.Started) -> procs.Started:
         started.append(p)
@@ -286,11 +301,20 @@ def stop_all(started: list[procs.Started], run_id: str, say=print) -> None:
 
 
 def down(env: Mapping[str, str], say=print) -> int:
-    """Stop whatever crashed runs left: recorded pids first, then anything with a lab marker."""
+    """Stop whatever crashed runs left: recorded pids first, then the lab's orphaned processes.
+
+    A run whose `scripts/lab` is still alive is not touched (stop it with Ctrl-C); orphans are
+    marked processes of runs nobody owns any more (procs.orphaned_runs), e.g. the task processes
+    of a worker that was killed, re-parented to init.
+    """
     run_dir = paths.cache_root(env) / "run"
     found = 0
     for path in sorted(run_dir.glob("*.json")) if run_dir.exists() else []:
         data = json.loads(path.read_text())
+        owner = data.get("owner") or {}
+        if owner.get("pid") and procs.alive(owner["pid"], owner.get("started")):
+            say(f"[lab] down: run {data['run_id']} is still running (scripts/lab pid {owner['pid']}): not touched")
+            continue
         for item in data.get("started", []):
             p = procs.Started(**item)
             how = procs.stop(p, grace=5.0)
@@ -299,13 +323,10 @@ def down(env: Mapping[str, str], say=print) -> int:
             say(f"[lab] down: {p.name} (pid {p.pid}) of run {data['run_id']}: {how}")
         shutil.rmtree(data.get("work", ""), ignore_errors=True)
         path.unlink()
-    orphans = procs.marked()
-    if orphans:
-        say(f"[lab] down: {len(orphans)} orphaned lab process(es) found: {orphans}")
-        for pid in orphans:
-            runs = {item.split(b"=", 1)[1].decode() for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if item.startswith(procs.MARKER.encode() + b"=")} if procs.alive(pid) else set()
-            for run_id in runs:
-                found += len(procs.sweep(run_id))
+    for run_id, pids in procs.orphaned_runs().items():
+        what = ", ".join(f"{procs.name(pid)} {pid}" for pid in pids)
+        say(f"[lab] down: run {run_id}: {len(pids)} orphaned lab process(es): {what}")
+        found += len(procs.sweep(run_id))
     say(f"[lab] down: {'nothing left running' if not found else f'stopped {found} process(es)'}")
     return 0
 

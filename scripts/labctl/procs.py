@@ -70,6 +70,49 @@ def marked(run_id: str | None = None) -> list[int]:
     return sorted(found)
 
 
+def parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def run_of(pid: int) -> str | None:
+    """The run id in `pid`'s marker, if it has one."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = f"{MARKER}=".encode()
+    for item in environ.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode(errors="replace")
+    return None
+
+
+def orphaned_runs() -> dict[str, list[int]]:
+    """Runs nobody owns any more, with their live marked pids.
+
+    A run is owned while one of its processes hangs off a live process outside the run (the
+    `scripts/lab` that started it, a test, a shell). When that owner dies, or a worker dies and
+    leaves its task processes, what is left is re-parented to init (pid 1) and its run is
+    orphaned. (A child subreaper other than init would make an orphan look owned.)
+    """
+    runs: dict[str, list[int]] = {}
+    for pid in marked():
+        run = run_of(pid)
+        if run:
+            runs.setdefault(run, []).append(pid)
+    orphaned = {}
+    for run, pids in runs.items():
+        members = set(pids)
+        owned = any(p not in (None, 0, 1) and p not in members for p in map(parent, pids))
+        if not owned:
+            orphaned[run] = pids
+    return orphaned
+
+
 @dataclass(frozen=True)
 class Started:
     name: str
