@@ -61,7 +61,10 @@ class Broker:
         import subprocess
 
         out = subprocess.run(
-            ["rabbitmqctl", "-q", "-n", f"lab-{self.run_id}@localhost", "list_queues", "name", "messages"],
+            # the real script next to rabbitmq-server: /usr/sbin/rabbitmqctl runs as the rabbitmq
+            # user, whose HOME (and so Erlang cookie) is not this node's
+            [str(Path(rabbit.SERVER).with_name("rabbitmqctl")), "-q", "-n", f"lab-{self.run_id}@localhost",
+             "list_queues", "name", "messages"],
             env=self.ctl_env(), capture_output=True, text=True, timeout=60, check=True,
         ).stdout
         depths = {}
