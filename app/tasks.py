@@ -78,6 +78,10 @@ def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | Non
     return {
         "run_id": run_id,
         "iteration": iteration,
+        # The broker may have delivered this message before: a worker died holding it, or the
+        # broker restarted before the ack arrived (RabbitMQ flags every message it recovers
+        # then). This may be a second measurement of the iteration. docs/reliability.md
+        "redelivered": bool((self.request.delivery_info or {}).get("redelivered")),
         "worker": CONFIG.worker_name,
         "queue": CONFIG.queue,
         "hostname": socket.gethostname(),

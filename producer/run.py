@@ -170,4 +170,22 @@ def run(cfg: ProducerConfig, say=print) -> Collected:
         f"[producer] run {cfg.run_id}: sent {sum(r is not None for _, _, r in sent)} task(s) to {', '.join(cfg.target_queues)} "
         f"(rows={cfg.duckdb_rows}, timeout={cfg.duckdb_timeout}s) via {cfg.broker.kind}"
     )
-    return collect(cfg, sent, say=say)
+    try:
+        return collect(cfg, sent, say=say)
+    finally:
+        _drop_reply_queue(celery)
+
+
+def _drop_reply_queue(celery) -> None:
+    """Delete the rpc:// reply queue this producer polled for results.
+
+    It is auto-delete, but that only fires when a consumer goes away, and it was only polled
+    (basic.get): it would stay on the broker, empty, for result_expires (a day) after every run.
+    """
+    if not str(celery.conf.result_backend).startswith("rpc://"):
+        return
+    try:
+        with celery.connection_for_write() as conn:
+            celery.backend.binding(conn.default_channel).delete()
+    except BROKER_ERRORS:
+        pass  # no broker to delete it on: nothing more to do here
