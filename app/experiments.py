@@ -1,0 +1,324 @@
+"""Small experiments behind `scripts/lab claims`, run inside a lab venv: `python -m app.experiments NAME JSON`.
+
+Each experiment prints exactly one line `CLAIMS-RESULT {json}` on stdout; the host driver
+(scripts/labctl/claims.py) reads only that line, so whatever else an interpreter prints (the
+free-threaded build's nanobind "leaked instances" at exit, warnings) never reaches a verdict.
+
+- `gil-import`: is the GIL on before and after importing a module (claim 4)?
+- `thread-stop`: can another thread stop a long C call: an async exception from a timer thread
+  versus DuckDB's own `con.interrupt()`, on DuckDB and on a builtin that holds the GIL (claim 5).
+- `pickling`: which ways of writing the timed function survive timeout-decorator's process
+  fallback under fork, forkserver and spawn (claim 7).
+- `send`: enqueue iterations of a task on one queue and collect the records (Celery claims).
+
+DuckDB and Celery are imported inside the experiments that need them: a forkserver or spawn
+child re-imports this module and should stay cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+import types
+
+import timeout_decorator  # pure Python, cheap; the decorated example below needs it at import
+
+RESULT_PREFIX = "CLAIMS-RESULT "
+
+
+def emit(data: dict) -> None:
+    print(RESULT_PREFIX + json.dumps(data, sort_keys=True), flush=True)
+
+
+def _gil_enabled() -> bool:
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+def _qualname(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _facts() -> dict:
+    import platform
+    import sysconfig
+
+    return {
+        "python": platform.python_version(),
+        "build": "nogil" if sysconfig.get_config_var("Py_GIL_DISABLED") else "gil",
+        "default_start_method": multiprocessing.get_start_method(allow_none=True)
+        or multiprocessing.get_context().get_start_method(),
+        "PYTHON_GIL": os.environ.get("PYTHON_GIL"),
+    }
+
+
+# --- claim 4: importing an extension that is not marked free-threading-safe ----------------------
+
+
+def gil_import(params: dict) -> dict:
+    """Import `modules` in order; the GIL state before and after each, and the warnings raised."""
+    import importlib
+    import warnings
+
+    facts = _facts()  # before anything else is imported
+    before = _gil_enabled()
+    steps = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in params["modules"]:
+            module = importlib.import_module(name)
+            steps.append({
+                "module": name,
+                "version": getattr(module, "__version__", None),
+                "gil_enabled": _gil_enabled(),
+            })
+    return {
+        **facts,
+        "gil_before": before,
+        "steps": steps,
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught if "GIL" in str(w.message)],
+    }
+
+
+# --- claim 5: can a thread stop a long C call? --------------------------------------------------
+
+
+def _async_raise(thread_id: int, exc_type: type) -> int:
+    """What a watchdog thread can do to another thread in pure Python: schedule an exception."""
+    import ctypes
+
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
+class WatchdogTimeout(Exception):
+    """Raised in the main thread by the watchdog (via PyThreadState_SetAsyncExc)."""
+
+
+def _timed(call, deadline: float, on_deadline) -> dict:
+    """Run `call()` in this thread; a timer thread runs `on_deadline(main_thread_id)` after `deadline` s."""
+    import threading
+
+    main_id = threading.get_ident()
+    fired: dict = {}
+    cpu_start = time.process_time()
+    start = time.monotonic()
+
+    def watchdog():
+        fired["at"] = time.monotonic() - start
+        fired["returned"] = on_deadline(main_id)
+
+    timer = threading.Timer(deadline, watchdog)
+    timer.daemon = True
+    timer.start()
+    exc_type = None
+    finished = False
+    try:
+        try:
+            call()
+            finished = True
+            # An async exception lands at the next bytecode boundary: give it a few.
+            for _ in range(1000):
+                pass
+        finally:
+            timer.cancel()
+    except BaseException as exc:  # noqa: BLE001 - what arrives is the measurement
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        exc_type = _qualname(exc)
+    elapsed = time.monotonic() - start
+    cpu = time.process_time() - cpu_start
+    timer.join(5)
+    return {
+        "elapsed": round(elapsed, 4),
+        "cpu": round(cpu, 4),  # CPU the process used meanwhile: how much of the work got done, load or not
+        "overshoot": round(elapsed - deadline, 4),
+        "call_finished": finished,
+        "exception_type": exc_type,
+        "watchdog_ran_at": None if "at" not in fired else round(fired["at"], 4),
+        "watchdog_late": None if "at" not in fired else round(fired["at"] - deadline, 4),
+    }
+
+
+def _spin(n: int) -> int:
+    """A C call that holds the GIL throughout: builtin sum over a range (no eval-loop checks)."""
+    return sum(range(n))
+
+
+def thread_stop(params: dict) -> dict:
+    """Watchdog thread vs a long call: async exception, con.interrupt(), and a GIL-holding builtin."""
+    import duckdb
+
+    from app import query
+
+    facts = _facts()
+    rows, deadline = int(params["rows"]), float(params["deadline"])
+
+    cpu_start, start = time.process_time(), time.monotonic()
+    query.run_query(rows)
+    query_alone = round(time.monotonic() - start, 4)
+    query_alone_cpu = round(time.process_time() - cpu_start, 4)
+
+    async_exc = _timed(lambda: query.run_query(rows), deadline, lambda tid: _async_raise(tid, WatchdogTimeout))
+
+    con = query.connect(1)
+    try:
+        interrupt = _timed(lambda: query.execute(con, rows), deadline, lambda _tid: con.interrupt())
+    finally:
+        con.close()
+
+    # Calibrate the builtin to about params["spin_seconds"] on this machine.
+    probe_n = 2_000_000
+    start = time.monotonic()
+    _spin(probe_n)
+    per_item = max(1e-9, (time.monotonic() - start) / probe_n)
+    spin_n = int(float(params.get("spin_seconds", 1.5)) / per_item)
+    cpu_start, start = time.process_time(), time.monotonic()
+    _spin(spin_n)
+    spin_alone = round(time.monotonic() - start, 4)
+    spin_alone_cpu = round(time.process_time() - cpu_start, 4)
+    spin = _timed(lambda: _spin(spin_n), min(deadline, spin_alone / 4), lambda tid: _async_raise(tid, WatchdogTimeout))
+    spin["deadline"] = round(min(deadline, spin_alone / 4), 4)
+    return {
+        **facts,
+        "gil_enabled": _gil_enabled(),
+        "duckdb": duckdb.__version__,
+        "rows": rows,
+        "deadline": deadline,
+        "query_alone": query_alone,
+        "query_alone_cpu": query_alone_cpu,
+        "async_exc": async_exc,
+        "interrupt": interrupt,
+        "spin_alone": spin_alone,
+        "spin_alone_cpu": spin_alone_cpu,
+        "spin_async_exc": spin,
+    }
+
+
+# --- claim 7: what the process fallback can pickle --------------------------------------------------
+
+
+def sleep_for(seconds: float) -> float:
+    """A top-level function, wrapped by timeout-decorator at call time (how app/strategies.py does it)."""
+    time.sleep(seconds)
+    return seconds
+
+
+PICKLING_TIMEOUT = 2.0
+
+
+# The decorator's documented usage, on a top-level def: the module attribute becomes the wrapper,
+# so a child cannot get the original function back by pickling it by name.
+@timeout_decorator.timeout(PICKLING_TIMEOUT, use_signals=False)
+def decorated_sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _variants(timeout: float) -> dict:
+    wrap = timeout_decorator.timeout(timeout, use_signals=False)
+
+    def local_sleep(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    # A function only the parent has, e.g. one defined under `if __name__ == "__main__":`:
+    # pickling by reference works in the parent, the child cannot find it.
+    parent_only = types.FunctionType(sleep_for.__code__, globals(), "parent_only_sleep")
+    parent_only.__qualname__ = "parent_only_sleep"
+    globals()["parent_only_sleep"] = parent_only
+    return {
+        "top_level": wrap(sleep_for),
+        "decorated_in_place": decorated_sleep,
+        "nested": wrap(local_sleep),
+        "lambda": wrap(lambda seconds: time.sleep(seconds)),
+        "parent_only": wrap(parent_only),
+    }
+
+
+def pickling(params: dict) -> dict:
+    """Call each variant with a short sleep (well inside its timeout) under each start method."""
+    facts = _facts()
+    work = float(params.get("work", 0.05))
+    out = []
+    for method in params["start_methods"]:
+        multiprocessing.set_start_method(method, force=True)
+        for name, fn in _variants(PICKLING_TIMEOUT).items():
+            start = time.monotonic()
+            try:
+                fn(work)
+                outcome, exc_type, message = "ok", None, None
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                outcome = "timeout" if isinstance(exc, timeout_decorator.TimeoutError) else "error"
+                exc_type, message = _qualname(exc), str(exc)[:160]
+            out.append({
+                "start_method": method,
+                "variant": name,
+                "outcome": outcome,
+                "exception_type": exc_type,
+                "exception_message": message,
+                "elapsed": round(time.monotonic() - start, 4),
+            })
+        multiprocessing.active_children()  # reap what finished
+    return {**facts, "timeout": PICKLING_TIMEOUT, "work": work, "results": out}
+
+
+# --- Celery: enqueue and collect ------------------------------------------------------------------
+
+
+def send(params: dict) -> dict:
+    """Send `iterations` tasks to `queue` (broker from the environment) and collect every record."""
+    from app.broker import make_celery
+    from app.config import BrokerConfig
+
+    broker = BrokerConfig.from_env(os.environ)
+    celery = make_celery(broker, main="gil-timeout-lab-claims")
+    options = params.get("options") or {}
+    sent = []
+    for iteration in range(1, int(params["iterations"]) + 1):
+        kwargs = {"iteration": iteration, "rows": int(params["rows"]), "timeout": float(params["timeout"]),
+                  "run_id": params.get("run_id"), **(params.get("extra_kwargs") or {})}
+        sent.append((iteration, celery.send_task(params["task"], kwargs=kwargs, queue=params["queue"], **options)))
+    deadline = time.monotonic() + float(params["wait"])
+    records = []
+    for iteration, result in sent:
+        left = deadline - time.monotonic()
+        try:
+            record = result.get(timeout=max(0.1, left), propagate=False, disable_sync_subtasks=False)
+        except Exception as exc:  # noqa: BLE001 - celery.exceptions.TimeoutError, broker errors
+            records.append({"iteration": iteration, "outcome": "missing", "exception_type": _qualname(exc),
+                            "exception_message": str(exc)[:200]})
+            continue
+        if result.successful() and isinstance(record, dict):
+            records.append(record)
+        else:
+            exc = result.result
+            name = type(exc).__name__ if isinstance(exc, BaseException) else str(result.state)
+            records.append({"iteration": iteration, "outcome": "failed", "task_state": result.state,
+                            "exception_type": name, "exception_message": str(exc)[:200]})
+    return {"queue": params["queue"], "records": records}
+
+
+EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling": pickling, "send": send}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in EXPERIMENTS:
+        print(f"usage: python -m app.experiments {{{','.join(EXPERIMENTS)}}} JSON", file=sys.stderr)
+        return 2
+    emit(EXPERIMENTS[argv[0]](json.loads(argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    # Run under the module's real name, so the functions a forkserver or spawn child unpickles
+    # are `app.experiments.<name>`, not `__main__.<name>`.
+    from app import experiments
+
+    raise SystemExit(experiments.main())

@@ -1,0 +1,656 @@
+"""`scripts/lab claims [--quick] [--claims 1,5] [VARIABLE=value ...]`: the article's claims, measured.
+
+The host side is stdlib-only. It runs experiments inside the lab venvs as subprocesses:
+`python -m app.experiments ...` for what needs no broker (claims 4, 5, 7), and real Celery
+workers (`celery -A app worker` / `-A app.claims_worker`) fed by `python -m app.experiments send`
+for the rest. Every process gets the run's LAB_RUN_ID marker plus CLAIMS_JOB=<job>, is stopped
+by pid when its job ends, and the run sweeps its marker at the end (labctl.procs).
+
+Results: results/<run>/claims.json (every measurement and verdict), results/<run>/claims.md
+(the table), results/<run>/logs/ (every worker's and experiment's output).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import platform
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from . import claims_report, native, paths, procs, rabbit
+from .native import UsageError
+
+sys.path.insert(0, str(paths.REPO))
+from app import defaults, envparse  # noqa: E402  (stdlib-only)
+from app.envparse import ConfigError  # noqa: E402
+
+RESULT_PREFIX = "CLAIMS-RESULT "
+CLAIMS = tuple(range(1, 9))
+INTERPRETERS = ("host", "gil", "nogil")  # this machine's python3, CPython 3.14 gil, 3.14 free-threaded
+START_METHODS = ("fork", "forkserver")
+JOB_MARKER = "CLAIMS_JOB"
+
+# What `VARIABLE=value` words the command accepts (also its --help).
+VARIABLES = {
+    "ITERATIONS": "an integer from 1 to 20 (Celery iterations per worker; default 3, --quick 2)",
+    "DUCKDB_ROWS": "an integer from 10000000 to 100000000000 (rows the timed-out query scans; default 300000000)",
+    "DUCKDB_TIMEOUT": "a number from 0.05 to 10 (seconds; default 0.5)",
+    "SETTLE_SECONDS": "a number from 0 to 10 (seconds between the two snapshots; default 0.5)",
+    "CLAIMS_PARALLEL": "an integer from 1 to 4 (jobs at a time; default 2)",
+    "LAB_BROKER": "auto, rabbitmq or filesystem",
+    "BROKER_URL": "a broker URL (skips starting one)",
+    "RESULTS_DIR": "a folder (default results)",
+    "RUN_ID": "1-80 letters, digits, '.', '_', '-'",
+    "PYTHON_VERSION": f"the built CPython version (default {paths.DEFAULT_PYTHON_VERSION})",
+    "LAB_CACHE": "the lab's cache folder",
+    "CLAIMS_PYTHONS": "a comma-separated list of host=PATH, gil=PATH, nogil=PATH (each at most once)",
+}
+
+
+# --- settings -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    quick: bool
+    claims: tuple[int, ...]
+    iterations: int
+    rows: int
+    timeout: float
+    settle: float
+    parallel: int
+    broker: str
+    broker_url: str | None
+    results_dir: Path
+    run_id: str
+    python_version: str
+    pythons: dict = field(default_factory=dict)  # CLAIMS_PYTHONS: interpreter -> python, exactly these
+    overrides: dict = field(default_factory=dict)  # what the user set, for the reproduce commands
+
+    def reproduce(self, claim: int | None = None) -> str:
+        words = ["scripts/lab", "claims"]
+        if self.quick:
+            words.append("--quick")
+        if claim is not None:
+            words += ["--claims", str(claim)]
+        words += [f"{k}={v}" for k, v in sorted(self.overrides.items()) if k not in ("RESULTS_DIR", "RUN_ID", "BROKER_URL")]
+        return " ".join(words)
+
+
+USAGE = """usage: scripts/lab claims [--quick] [--claims N[,N...]] [VARIABLE=value ...]
+
+Measure the article's claims (1-8) on this machine and write results/<run>/claims.md and
+claims.json. A full run takes a few minutes; --quick (fewer iterations and configurations,
+what tests/claims runs) about two. Interpreters: this machine's python3 (a venv made once) and
+the CPython 3.14 gil / free-threaded venvs of `scripts/lab setup` when they exist.
+
+variables:
+""" + "\n".join(f"  {k:<16} {v}" for k, v in VARIABLES.items())
+
+
+def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Validate everything before anything starts: bad input is one line and exit 2."""
+    quick = False
+    claims: tuple[int, ...] = CLAIMS
+    overrides: dict[str, str] = {}
+    words = list(args)
+    while words:
+        arg = words.pop(0)
+        if arg == "--quick":
+            quick = True
+            continue
+        if arg.startswith("--claims"):
+            _, sep, value = arg.partition("=")
+            if not sep:
+                if not words:
+                    raise UsageError("--claims needs a value: a comma-separated list of claim numbers 1 to 8")
+                value = words.pop(0)
+            claims = _claim_list(value)
+            continue
+        if arg.startswith("-"):
+            raise UsageError(f"unknown option {arg}: expected --quick or --claims N[,N...] (1 to 8)")
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{arg!r}: expected VARIABLE=value, VARIABLE one of {', '.join(VARIABLES)}")
+        if key not in VARIABLES:
+            raise UsageError(f"unknown variable {key}: expected one of {', '.join(VARIABLES)}")
+        overrides[key] = value
+    merged = {k: v for k, v in env.items()
+              if k in ("LAB_BROKER", "BROKER_URL", "RESULTS_DIR", "PYTHON_VERSION", "LAB_CACHE", "CLAIMS_PYTHONS")}
+    merged.update(overrides)
+    iterations = envparse.integer(merged, "ITERATIONS", 2 if quick else 3, (1, 20))
+    rows = envparse.integer(merged, "DUCKDB_ROWS", 300_000_000, (10_000_000, 100_000_000_000))
+    timeout = envparse.number(merged, "DUCKDB_TIMEOUT", 0.5, (0.05, 10.0))
+    settle = envparse.number(merged, "SETTLE_SECONDS", 0.5, (0.0, 10.0))
+    parallel = envparse.integer(merged, "CLAIMS_PARALLEL", 2, (1, 4))
+    broker = envparse.choice(merged, "LAB_BROKER", "auto", native.BROKERS)
+    broker_url = envparse.broker_url(merged, "BROKER_URL", "") or None
+    run_id = (merged.get("RUN_ID") or "").strip() or "claims-" + time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    from producer.config import RUN_ID_PATTERN
+
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ConfigError("RUN_ID", run_id, VARIABLES["RUN_ID"])
+    version = (merged.get("PYTHON_VERSION") or paths.DEFAULT_PYTHON_VERSION).strip()
+    if not version.replace(".", "").isdigit():
+        raise ConfigError("PYTHON_VERSION", version, "a version such as 3.14.7")
+    return Settings(
+        quick=quick, claims=claims, iterations=iterations, rows=rows, timeout=timeout, settle=settle,
+        parallel=parallel, broker=broker, broker_url=broker_url,
+        results_dir=Path(merged.get("RESULTS_DIR") or defaults.RESULTS_DIR), run_id=run_id,
+        python_version=version, pythons=_python_list(merged.get("CLAIMS_PYTHONS", "")), overrides=overrides,
+    )
+
+
+def _python_list(value: str) -> dict:
+    if not value.strip():
+        return {}
+    out = {}
+    for item in value.split(","):
+        name, sep, path = item.strip().partition("=")
+        if not sep or name not in INTERPRETERS or name in out or not path:
+            raise ConfigError("CLAIMS_PYTHONS", value, VARIABLES["CLAIMS_PYTHONS"] + ", each name at most once")
+        if not os.access(path, os.X_OK) or not Path(path).is_file():
+            raise ConfigError("CLAIMS_PYTHONS", value, f"an executable python for {name} ({path} is not one)")
+        out[name] = path
+    return out
+
+
+def _claim_list(value: str) -> tuple[int, ...]:
+    expected = "a comma-separated list of claim numbers 1 to 8, each at most once"
+    items = [item.strip() for item in value.split(",")]
+    if not items or not all(item.isdigit() and int(item) in CLAIMS for item in items) or len(set(items)) != len(items):
+        raise UsageError(f"--claims {value!r}: expected {expected}")
+    return tuple(sorted(int(item) for item in items))
+
+
+# --- jobs -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plain:
+    """`python -m app.experiments NAME PARAMS` in one interpreter."""
+
+    id: str
+    interp: str
+    experiment: str
+    params: dict
+    env: dict = field(default_factory=dict)
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A real Celery worker fed `iterations` tasks by `python -m app.experiments send`."""
+
+    id: str
+    interp: str
+    strategy: str
+    pool: str = "solo"  # solo | prefork
+    start_method: str | None = None  # None: the interpreter's default
+    max_tasks_per_child: int | None = None
+    task: str = defaults.TASK_NAME
+    app_module: str = "app"
+    time_limits: bool = False  # send soft_time_limit / time_limit with each task
+    gil_off: bool = True  # nogil only: PYTHON_GIL=0 (the lab's nogil workers run like this)
+    iterations: int | None = None  # None: the run's ITERATIONS
+
+    @property
+    def queue(self) -> str:
+        return f"claims.{self.id}"
+
+
+def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
+    """The jobs the selected claims need, on the interpreters this machine has."""
+    jobs: dict[str, Plain | Worker] = {}
+    builds = [i for i in ("host", "gil") if have[i]]  # GIL builds
+    methods = START_METHODS
+
+    def add(job):
+        jobs.setdefault(job.id, job)
+
+    want = set(s.claims)
+    if want & {1, 2, 8}:
+        for interp in builds:
+            for m in methods:
+                if want & {1, 2}:  # claim 2 compares with and without cleanup
+                    add(Worker(f"{interp}-{m}-process", interp, "process", start_method=m))
+                if want & {2, 8}:
+                    add(Worker(f"{interp}-{m}-cleanup", interp, "process+cleanup", start_method=m))
+    if 3 in want and have["nogil"]:
+        for m in methods:
+            add(Worker(f"nogil-{m}-process", "nogil", "process", start_method=m))
+        if not s.quick:
+            add(Worker("nogil-gilon-process", "nogil", "process", gil_off=False))
+        if have["gil"]:  # the GIL build next to it, same start methods
+            for m in methods:
+                add(Worker(f"gil-{m}-process", "gil", "process", start_method=m))
+    if 4 in want:
+        for interp in [i for i in INTERPRETERS if have[i]]:
+            for gil_env in ([None, "0"] if interp == "nogil" else [None]):
+                for module in ("psutil", "duckdb"):
+                    tag = f"{interp}-{module}" + ("-gil0" if gil_env == "0" else "")
+                    env = {"PYTHON_GIL": gil_env} if gil_env else {}
+                    add(Plain(f"gil-import-{tag}", interp, "gil-import", {"modules": ["_decimal", module]}, env))
+    if 5 in want:
+        for interp in [i for i in INTERPRETERS if have[i]]:
+            env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
+            add(Plain(f"thread-stop-{interp}", interp, "thread-stop",
+                      {"rows": max(10_000_000, s.rows // 2), "deadline": s.timeout, "spin_seconds": 1.5}, env))
+    if 6 in want:
+        # the prefork pool next to the solo pool (the claim-1 workers) on the same interpreter
+        pairs = [(i, m) for i in builds for m in methods] if not s.quick else \
+            [(i, m) for i, m in (("host", "fork"), ("gil", "forkserver")) if have[i]]
+        for interp, m in pairs:
+            add(Worker(f"{interp}-{m}-prefork-process", interp, "process", pool="prefork", start_method=m,
+                       iterations=1 if s.quick else 2))
+            add(Worker(f"{interp}-{m}-process", interp, "process", start_method=m))
+    if 7 in want:
+        for interp in [i for i in INTERPRETERS if have[i]]:
+            env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
+            add(Plain(f"pickling-{interp}", interp, "pickling",
+                      {"start_methods": ["fork", "forkserver"] + ([] if s.quick else ["spawn"]), "timeout": 2.0,
+                       "work": 0.05}, env))
+    if 8 in want:
+        for interp in [i for i in INTERPRETERS if have[i]]:
+            add(Worker(f"{interp}-interrupt", interp, "interrupt"))
+        # --quick: the Celery mitigations on the 3.14 gil build only (else the host's python3)
+        for interp in (builds if not s.quick else [("gil" if have["gil"] else "host")] if builds else []):
+            add(Worker(f"{interp}-prefork-time-limit", interp, "prefork-time-limit", pool="prefork", time_limits=True))
+            add(Worker(f"{interp}-prefork-mtpc1-process", interp, "process", pool="prefork", max_tasks_per_child=1,
+                       iterations=1))
+            for m in (methods if not s.quick else ["fork"]):
+                add(Worker(f"{interp}-{m}-prefork-mtpc1-allowed", interp, "process", pool="prefork",
+                           start_method=m, max_tasks_per_child=1, task="claims.leak_demo_children_allowed",
+                           app_module="app.claims_worker"))
+            if not s.quick:  # the same without --max-tasks-per-child, to see what recycling changes
+                add(Worker(f"{interp}-fork-prefork-allowed", interp, "process", pool="prefork", start_method="fork",
+                           task="claims.leak_demo_children_allowed", app_module="app.claims_worker"))
+        if builds:
+            interp = "gil" if "gil" in builds else builds[0]
+            add(Worker(f"{interp}-solo-time-limit", interp, "prefork-time-limit", time_limits=True, iterations=1))
+            add(Worker(f"{interp}-solo-mtpc1-process", interp, "process", max_tasks_per_child=1,
+                       start_method="fork"))
+    return list(jobs.values())
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+class Run:
+    def __init__(self, s: Settings, env: Mapping[str, str], pythons: dict[str, str], say: Callable[[str], None]):
+        self.s, self.pythons, self.say = s, pythons, say
+        self.dir = s.results_dir.resolve() / s.run_id
+        self.logs = self.dir / "logs"
+        self.started: list[procs.Started] = []
+        self.lock = threading.Lock()
+        self.closing = False  # set when the run stops: no job may start a process after that
+        self.state = procs.StateFile(paths.cache_root(env) / "run" / f"{s.run_id}.json")
+        self.work = paths.cache_root(env) / "run" / s.run_id
+        self.record = {"run_id": s.run_id, "work": str(self.work), "started": []}
+        self.hostname = f"{socket.gethostname()}-{s.run_id}"
+        base = {k: v for k, v in env.items() if not k.startswith(("PYTHON_GIL", "PYTEST_"))}
+        for key in ("VIRTUAL_ENV", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "CLEANUP_CHILDREN", "START_METHOD",
+                    "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME"):
+            base.pop(key, None)
+        base.update({procs.MARKER: s.run_id, "PYTHONPATH": str(paths.REPO), "PYTHONUNBUFFERED": "1"})
+        self.base = base
+
+    def remember(self, p: procs.Started) -> procs.Started:
+        with self.lock:
+            self.started.append(p)
+            self.record["started"].append(p.as_dict())
+            self.state.write(self.record)
+        return p
+
+    def spawn(self, job_id: str, name: str, argv: list[str], env: dict) -> procs.Started:
+        env = {**self.base, **env, JOB_MARKER: job_id}
+        with self.lock:
+            if self.closing:
+                raise RuntimeError(f"{name}: not started, the run is stopping")
+            p = procs.spawn(name, argv, env, self.logs / f"{name}.log", cwd=paths.REPO)
+        return self.remember(p)
+
+    # broker
+    def start_broker(self) -> tuple[str, str]:
+        s = self.s
+        if s.broker_url:
+            return s.broker_url, "given by BROKER_URL"
+        if s.broker in ("auto", "rabbitmq") and rabbit.available():
+            node, url = rabbit.start(self.work / "rabbitmq", self.base, s.run_id)
+            self.remember(node)
+            return url, f"private RabbitMQ node (pid {node.pid})"
+        if s.broker == "rabbitmq":
+            raise UsageError("LAB_BROKER=rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+        return f"{defaults.FILESYSTEM_SCHEME}{self.work / 'broker'}", "embedded (kombu filesystem transport)"
+
+    def stop_everything(self) -> list[int]:
+        with self.lock:
+            self.closing = True
+        for p in sorted(self.started, key=lambda x: x.name == "rabbitmq"):
+            procs.stop(p, grace=5.0)
+        left = procs.sweep(self.s.run_id)
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.state.remove()
+        return left
+
+
+def _wait_exit(p: procs.Started, timeout: float) -> int | None:
+    """Wait for a child we spawned to exit; its exit status if we could still collect it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, status = os.waitpid(p.pid, os.WNOHANG)
+        except ChildProcessError:  # already collected elsewhere (subprocess's own cleanup of Popen objects)
+            return None
+        if pid:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
+def _result(log: str) -> dict | None:
+    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+    for line in reversed(text.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    return None
+
+
+def run_plain(run: Run, job: Plain) -> dict:
+    argv = [run.pythons[job.interp], "-m", "app.experiments", job.experiment, json.dumps(job.params)]
+    p = run.spawn(job.id, f"exp-{job.id}", argv, dict(job.env))
+    start = time.monotonic()
+    try:
+        code = _wait_exit(p, job.timeout)
+    except TimeoutError as exc:
+        return {"error": str(exc)}
+    finally:
+        procs.stop(p, grace=2.0)
+    data = _result(p.log)
+    if data is None:
+        return {"error": f"no result ({_exit_text(code)}): {procs.tail(Path(p.log).read_text(errors='replace'), 5)}"}
+    return {"result": data, "seconds": round(time.monotonic() - start, 1)}
+
+
+def _job_marked(pid: int, job_id: str) -> bool:
+    try:
+        return f"{JOB_MARKER}={job_id}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _proc_info(pid: int, job_id: str) -> dict | None:
+    """State of `pid` if it is still one of this job's processes (its environment, or for a
+    zombie, whose environment is gone, its parent's environment says so)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if not _job_marked(pid if fields[0] != "Z" else int(fields[1]), job_id):
+        return None  # gone, and the pid was reused
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {"pid": pid, "state": fields[0], "ppid": int(fields[1]), "cpu": (int(fields[11]) + int(fields[12])) / ticks,
+            "sigterm_caught": _sigterm_caught(pid)}
+
+
+def _sigterm_caught(pid: int) -> bool | None:
+    """Whether the process has a handler installed for SIGTERM (SigCgt in /proc/<pid>/status)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (15 - 1) & 1)
+    except OSError:
+        pass
+    return None
+
+
+def observe_leftovers(job: Worker, records: list[dict], worker_pid: int, interval: float = 1.0) -> dict:
+    """After the last task: which task processes the records saw are still there, whose children, burning CPU?"""
+    pids = set()
+    for r in records:
+        for snap in ("immediate", "settled"):
+            for p in (r.get(snap) or {}).get("processes", []):
+                if p.get("role") == "task":
+                    pids.add(p["pid"])
+    first = {pid: info for pid in sorted(pids) if (info := _proc_info(pid, job.id))}
+    time.sleep(interval)
+    rows = []
+    pool_pids = {r.get("pid") for r in records if r.get("pid")}
+    for pid, info in first.items():
+        later = _proc_info(pid, job.id)
+        if later is None:
+            continue
+        parent = later["ppid"]
+        rows.append({
+            "pid": pid,
+            "state": later["state"],
+            "ppid": parent,
+            "parent": "worker" if parent == worker_pid else "pool process" if parent in pool_pids else
+                      "forkserver" if _is_forkserver(parent) else f"pid {parent} ({procs.name(parent)})",
+            "cpu_per_s": round((later["cpu"] - info["cpu"]) / interval, 2),
+            "sigterm_caught": later["sigterm_caught"],
+        })
+    return {
+        "seen": len(pids),
+        "alive": sum(1 for r in rows if r["state"] != "Z"),
+        "zombies": sum(1 for r in rows if r["state"] == "Z"),
+        "orphaned": sum(1 for r in rows if r["parent"].startswith("pid ")),
+        "burning": sum(1 for r in rows if r["cpu_per_s"] > 0.02),
+        "sigterm_caught": sum(1 for r in rows if r["sigterm_caught"]),
+        "processes": rows,
+    }
+
+
+def _is_forkserver(pid: int) -> bool:
+    try:
+        return b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
+    s = run.s
+    python = run.pythons[job.interp]
+    env = {
+        "BROKER_URL": broker_url, "QUEUE": job.queue, "WORKER_NAME": job.id, "TIMEOUT_STRATEGY": job.strategy,
+        "SETTLE_SECONDS": str(s.settle), "DUCKDB_THREADS": "1",
+    }
+    if job.start_method:
+        env["START_METHOD"] = job.start_method
+    if job.interp == "nogil" and job.gil_off:
+        env["PYTHON_GIL"] = "0"
+    pool = ["--pool=prefork", "--concurrency=1"] if job.pool == "prefork" else ["--pool=solo"]
+    if job.max_tasks_per_child:
+        pool.append(f"--max-tasks-per-child={job.max_tasks_per_child}")
+    argv = [python, "-m", "celery", "-A", job.app_module, "worker", *pool, "-Q", job.queue,
+            "-n", f"{job.id}@{run.hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    iterations = job.iterations or s.iterations
+    options = {}
+    if job.time_limits:
+        options = {"soft_time_limit": s.timeout, "time_limit": s.timeout + defaults.CLEANUP_GRACE_SECONDS}
+    budget = iterations * (s.timeout + s.settle + 2 * defaults.CLEANUP_GRACE_SECONDS + 8.0) + 20.0
+    if job.strategy == "prefork-time-limit" and job.pool == "solo":
+        budget += iterations * (s.rows / 5e7 + 10)  # the limits are ignored: the query runs to its end
+    worker = run.spawn(job.id, f"worker-{job.id}", argv, env)
+    start = time.monotonic()
+    out: dict = {"worker_pid": worker.pid}
+    try:
+        procs.wait_for_line(worker, [" ready."], timeout=native.READY_SECONDS)
+        out["ready_after"] = round(time.monotonic() - start, 1)
+        params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": s.rows,
+                  "timeout": s.timeout, "run_id": s.run_id, "options": options, "wait": budget}
+        sender = run.spawn(job.id, f"send-{job.id}", [python, "-m", "app.experiments", "send", json.dumps(params)],
+                           {"BROKER_URL": broker_url})
+        try:
+            code = _wait_exit(sender, budget + 30)
+        finally:
+            procs.stop(sender, grace=2.0)
+        data = _result(sender.log)
+        if data is None:
+            out["error"] = (f"sender gave no result ({_exit_text(code)}): "
+                            f"{procs.tail(Path(sender.log).read_text(errors='replace'), 5)}")
+            return out
+        out["records"] = data["records"]
+        out["leftovers"] = observe_leftovers(job, data["records"], worker.pid)
+    except (RuntimeError, TimeoutError) as exc:
+        out["error"] = str(exc)
+    finally:
+        t = time.monotonic()
+        out["worker_stop"] = procs.stop(worker, grace=3.0)
+        out["worker_stop_seconds"] = round(time.monotonic() - t, 1)
+        out["seconds"] = round(time.monotonic() - start, 1)
+    return out
+
+
+def interpreters(s: Settings, env: Mapping[str, str], say) -> tuple[dict[str, str], dict[str, str]]:
+    """Pythons to use, and why the missing ones are missing."""
+    pythons, missing = {}, {}
+    if s.pythons:
+        for name in INTERPRETERS:
+            if name in s.pythons:
+                pythons[name] = s.pythons[name]
+            else:
+                missing[name] = f"no {name} interpreter given in CLAIMS_PYTHONS"
+        return pythons, missing
+    pythons["host"] = str(native.host_venv(env, say))
+    for build in ("gil", "nogil"):
+        python = paths.venv_dir(s.python_version, build, env) / "bin" / "python"
+        if python.exists():
+            pythons[build] = str(python)
+        else:
+            missing[build] = f"no {build} CPython {s.python_version} venv at {python} (scripts/lab setup)"
+    return pythons, missing
+
+
+def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
+    pythons, missing = interpreters(s, env, say)
+    have = {i: i in pythons for i in INTERPRETERS}
+    jobs = plan(s, have)
+    run = Run(s, env, pythons, say)
+    run.state.write(run.record)
+    results: dict[str, dict] = {}
+    started_at = time.monotonic()
+    broker_desc = "not needed"
+    try:
+        broker_url = None
+        if any(isinstance(j, Worker) for j in jobs):
+            say("[claims] starting the broker ...")
+            broker_url, broker_desc = run.start_broker()
+            say(f"[claims] broker: {broker_desc}")
+        say(f"[claims] {len(jobs)} job(s), {s.parallel} at a time: "
+            + ", ".join(sorted(pythons)) + (f" (missing: {', '.join(missing)})" if missing else ""))
+
+        def one(job):
+            t = time.monotonic()
+            data = run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+            if data.get("error"):  # once more, and say so: a shared machine can disturb a run
+                say(f"[claims] {job.id}: {data['error'].splitlines()[0][:160]}; running it again")
+                first = data["error"]
+                data = run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+                data["first_attempt_error"] = first
+            data["job"] = {"kind": type(job).__name__.lower(), **asdict(job)}
+            status = "error: " + data["error"].splitlines()[0][:120] if data.get("error") else "done"
+            say(f"[claims] {job.id}: {status} ({time.monotonic() - t:.0f}s)")
+            return job.id, data
+
+        # The Celery workers first (the longer jobs), so the pool drains evenly.
+        order = sorted(jobs, key=lambda j: 0 if isinstance(j, Worker) else 1)
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=s.parallel)
+        try:
+            for job_id, data in pool.map(one, order):
+                results[job_id] = data
+        finally:  # on Ctrl-C or an error: start nothing more; what runs is stopped below
+            pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        left = run.stop_everything()
+        if left:
+            say(f"[claims] stopped {len(left)} leftover process(es) of run {s.run_id}")
+    versions = _versions(results)
+    return {
+        "run_id": s.run_id,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "kernel": platform.release()},
+        "settings": {"quick": s.quick, "claims": list(s.claims), "ITERATIONS": s.iterations, "DUCKDB_ROWS": s.rows,
+                     "DUCKDB_TIMEOUT": s.timeout, "SETTLE_SECONDS": s.settle, "CLAIMS_PARALLEL": s.parallel,
+                     "overrides": s.overrides},
+        "broker": broker_desc,
+        "interpreters": {"available": sorted(pythons), "missing": missing, "versions": versions},
+        "seconds": round(time.monotonic() - started_at, 1),
+        "jobs": results,
+    }
+
+
+def _versions(results: dict) -> dict:
+    out: dict = {}
+    for data in results.values():
+        job = data.get("job", {})
+        res = data.get("result") or {}
+        if res.get("python"):
+            out.setdefault(job["interp"], {}).update({"python": res["python"], "build": res["build"],
+                                                      "default_start_method": res["default_start_method"]})
+        for r in data.get("records") or []:
+            if r.get("python"):
+                out.setdefault(job["interp"], {}).update(
+                    {"python": r["python"], "build": r["build"], "duckdb": r.get("duckdb")})
+    return out
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) -> int:
+    env = dict(os.environ if env is None else env)
+    say = say or (lambda m: print(m, flush=True))
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE)
+        return 0
+    try:
+        s = parse_args(argv, env)
+    except (ConfigError, UsageError) as exc:
+        print(f"lab claims: {exc}", file=sys.stderr)
+        return 2
+    try:
+        data = execute(s, env, say)
+    except (ConfigError, UsageError) as exc:
+        print(f"lab claims: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"lab claims: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    out = s.results_dir.resolve() / s.run_id
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "claims.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")  # the raw data first
+    data["claims"] = claims_report.verdicts(data, s)
+    (out / "claims.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    text = claims_report.markdown(data, s)
+    (out / "claims.md").write_text(text)
+    say("")
+    say(text)
+    say(f"[claims] {out / 'claims.md'} and claims.json written in {data['seconds']:.0f}s")
+    failed = [job for job, d in data["jobs"].items() if d.get("error")]
+    if failed:
+        print(f"lab claims: {len(failed)} job(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    broken = [n for n, c in data["claims"].items() if c.get("report_error")]
+    if broken:
+        print(f"lab claims: the verdict rule of claim(s) {', '.join(broken)} failed (traceback above)", file=sys.stderr)
+        return 1
+    return 0

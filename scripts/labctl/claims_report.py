@@ -1,0 +1,705 @@
+"""Verdicts and the table for `scripts/lab claims`, computed from what the jobs measured.
+
+Every verdict is a rule over the measurements in claims.json, never typed in by hand. Each claim
+comes back as: verdict, summary (the numbers, short, for the table), why (one sentence),
+measured (one line per configuration, for the details section) and facts (the values the rule
+looked at, which tests/claims/ pin).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterable
+
+HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
+
+STATEMENTS = {
+    1: "On the GIL build, timeouts through timeout-decorator's multiprocessing fallback (`use_signals=False`) "
+       "leave child processes and zombies behind each iteration (article: `children=3 zombies=1`).",
+    2: "Reaping the task processes after the timeout brings zombies back to 0 "
+       "(`children=2`: the resource tracker and the forkserver).",
+    3: "The free-threaded build does not make the problem go away on its own.",
+    4: "Importing a C extension that is not marked free-threading-safe (DuckDB) turns the GIL back on.",
+    5: "Under the GIL a thread cannot stop a long C-extension call, so the call needs process isolation.",
+    6: "Celery's default prefork pool cannot run the multiprocessing fallback "
+       "(\"daemonic processes are not allowed to have children\"); the solo pool can.",
+    7: "On Python 3.14 the timed function must be a top-level function (forkserver pickles it).",
+    8: "The mitigations work: reaping the children, Celery time limits, `--max-tasks-per-child`, "
+       "and `con.interrupt()` from a dedicated thread.",
+}
+DAEMONIC = "daemonic processes are not allowed to have children"
+METHOD_ORDER = ["fork", "forkserver", "spawn"]
+FAST = 0.5  # seconds past the deadline that still count as "stopped on time" on this noisy machine
+
+
+# --- reading the measurements ---------------------------------------------------------------------
+
+
+def label(data: dict, interp: str, short: bool = True) -> str:
+    """`3.11`, `3.14`, `3.14t` (short) or `3.11.7 (host)`, `3.14.7 gil`, `3.14.7 free-threaded`."""
+    v = data["interpreters"]["versions"].get(interp, {}).get("python")
+    if short:
+        base = ".".join(v.split(".")[:2]) if v else {"host": "host", "gil": "3.14", "nogil": "3.14"}[interp]
+        return base + ("t" if interp == "nogil" else "")
+    v = v or "?"
+    return {"host": f"{v} (host python3)", "gil": f"{v} gil", "nogil": f"{v} free-threaded"}[interp]
+
+
+def worker_jobs(data: dict, **match) -> list[tuple[str, dict]]:
+    """Worker jobs with records whose spec matches every key of `match`."""
+    out = []
+    for job_id, d in _ordered(data):
+        spec = d.get("job", {})
+        if spec.get("kind") == "worker" and d.get("records") and all(spec.get(k) == v for k, v in match.items()):
+            out.append((job_id, d))
+    return out
+
+
+def plain_jobs(data: dict, experiment: str) -> list[tuple[str, dict]]:
+    return [(job_id, d) for job_id, d in _ordered(data)
+            if d.get("job", {}).get("experiment") == experiment and d.get("result")]
+
+
+def _ordered(data: dict) -> list[tuple[str, dict]]:
+    """Jobs in a reading order: host python first, then 3.14, then 3.14t; fork before forkserver."""
+    interps = ("host", "gil", "nogil")
+
+    def key(item):
+        spec = item[1].get("job", {})
+        method = spec.get("start_method")
+        return (interps.index(spec.get("interp", "host")),
+                METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), item[0])
+
+    return sorted(data["jobs"].items(), key=key)
+
+
+def snap(record: dict, which: str) -> dict:
+    s = record.get(which) or {}
+    tasks = [p for p in s.get("processes", []) if p.get("role") == "task"]
+    return {
+        "children": s.get("children"),
+        "zombies": s.get("zombies"),
+        "tasks": len(tasks),
+        "live_tasks": sum(1 for p in tasks if p.get("status") != "zombie"),
+        "roles": {k: v for k, v in (s.get("roles") or {}).items() if v},
+    }
+
+
+def series(d: dict) -> dict:
+    """One worker job's numbers, per iteration and at the end."""
+    recs = sorted(d["records"], key=lambda r: r.get("iteration", 0))
+    left = d.get("leftovers") or {}
+    return {
+        "outcomes": [r.get("outcome") for r in recs],
+        "exception_types": sorted({r["exception_type"] for r in recs if r.get("exception_type")}),
+        "exception_messages": sorted({r["exception_message"][:80] for r in recs if r.get("exception_message")}),
+        "immediate": [snap(r, "immediate") for r in recs],
+        "settled": [snap(r, "settled") for r in recs],
+        "overshoot": [r.get("overshoot") for r in recs],
+        "elapsed": [r.get("elapsed") for r in recs],
+        "cpu_after_deadline": [r.get("cpu_after_deadline") for r in recs],
+        "cleanup": [r.get("cleanup") for r in recs],
+        "pids": [r.get("pid") for r in recs],
+        "gil_enabled": sorted({r["gil_enabled"] for r in recs if "gil_enabled" in r}, key=str),
+        "start_method": sorted({r["start_method"] for r in recs if r.get("start_method")}),
+        "left_at_end": {k: v for k, v in left.items() if k != "processes"},
+        "worker_stop": d.get("worker_stop"),
+    }
+
+
+def pattern(s: dict) -> str:
+    """What the process fallback left behind in one job: accumulates | cleared | some left.
+
+    `cleared`: no task process in any settled snapshot (whether or not the snapshot right after
+    the call still caught one: under forkserver that is a race with the forkserver's reaping).
+    """
+    settled = [x["tasks"] for x in s["settled"]]
+    if settled and all(n >= i + 1 for i, n in enumerate(settled)) and s["left_at_end"].get("alive", 0) >= len(settled):
+        return "accumulates"
+    return "some left" if any(settled) else "cleared"
+
+
+def pairs(snaps: Iterable[dict]) -> str:
+    return ", ".join(f"{x['children']}/{x['zombies']}" for x in snaps)
+
+
+def span(values: Iterable, unit: str = "s", scale: float = 1.0, digits: int = 2) -> str:
+    vals = [v * scale for v in values if isinstance(v, (int, float))]
+    if not vals:
+        return "-"
+    lo, hi = min(vals), max(vals)
+    if round(lo, digits) == round(hi, digits):
+        return f"{lo:.{digits}f} {unit}"
+    return f"{lo:.{digits}f}-{hi:.{digits}f} {unit}"
+
+
+def short_exc(name: str | None) -> str:
+    return (name or "-").replace("timeout_decorator.timeout_decorator.", "timeout_decorator.")
+
+
+def joined(items: Iterable[str | None]) -> str:
+    items = list(dict.fromkeys("not run" if item is None else item for item in items))
+    return ", ".join(items)
+
+
+def unmeasured(reason: str, facts: dict | None = None, measured: list | None = None) -> dict:
+    return {"verdict": UNMEASURED, "summary": reason, "why": reason, "measured": measured or [reason],
+            "facts": facts or {}}
+
+
+# --- the claims -------------------------------------------------------------------------------------
+
+
+def _process_jobs(data: dict, interps: Iterable[str]) -> list[tuple[str, dict]]:
+    return [(j, d) for j, d in worker_jobs(data, strategy="process", pool="solo", max_tasks_per_child=None)
+            if d["job"]["interp"] in interps and d["job"].get("start_method") and d["job"].get("gil_off", True)]
+
+
+def _snapshot_counts(data: dict, interps: Iterable[str], method: str) -> Counter:
+    """children/zombies right after the call, over every process and cleanup worker (taken before any cleanup)."""
+    c: Counter = Counter()
+    for strategy in ("process", "process+cleanup"):
+        for _, d in worker_jobs(data, strategy=strategy, pool="solo", start_method=method, max_tasks_per_child=None):
+            if d["job"]["interp"] in interps and d["job"].get("gil_off", True):
+                c.update(f"{x['children']}/{x['zombies']}" for x in series(d)["immediate"])
+    return c
+
+
+def claim1(data: dict) -> dict:
+    jobs = _process_jobs(data, ("host", "gil"))
+    if not jobs:
+        return unmeasured("no GIL-build worker ran")
+    facts, measured, by_method = {}, [], {}
+    for job_id, d in jobs:
+        spec, s = d["job"], series(d)
+        p = pattern(s)
+        by_method.setdefault(spec["start_method"], []).append((spec["interp"], p, s))
+        facts[job_id] = {"pattern": p, **{k: s[k] for k in ("outcomes", "exception_types", "immediate", "settled",
+                                                              "cpu_after_deadline", "left_at_end", "worker_stop")}}
+        measured.append(
+            f"{label(data, spec['interp'], False)}, {spec['start_method']}: children/zombies right after the call "
+            f"{pairs(s['immediate'])}, settled {pairs(s['settled'])}; task processes left at the end "
+            f"{s['left_at_end'].get('alive', 0)} live ({s['left_at_end'].get('sigterm_caught', 0)} with a SIGTERM "
+            f"handler, {s['left_at_end'].get('burning', 0)} using CPU), {s['left_at_end'].get('zombies', 0)} zombie; "
+            f"CPU after the deadline {span(s['cpu_after_deadline'])} per iteration; worker stop: {s['worker_stop']}")
+    parts, acc, trans = [], [], []
+    for method in sorted(by_method, key=METHOD_ORDER.index):
+        rows = by_method[method]
+        who = joined(label(data, i) for i, _, _ in rows)
+        kinds = {p for _, p, _ in rows}
+        if kinds == {"accumulates"}:
+            acc.append(method)
+            settled = [x["live_tasks"] for x in rows[0][2]["settled"]]
+            cpu = [c for _, _, s in rows for c in s["cpu_after_deadline"]]
+            caught = sum(s["left_at_end"].get("sigterm_caught", 0) for _, _, s in rows)
+            alive = sum(s["left_at_end"].get("alive", 0) for _, _, s in rows)
+            parts.append(f"{method} ({who}): live task processes after each iteration {'/'.join(map(str, settled))}, "
+                         f"0 zombies, {caught} of {alive} with a SIGTERM handler, CPU after the deadline "
+                         f"{span(cpu)} per iteration (in the {data['settings']['SETTLE_SECONDS']:g} s settle window)")
+        elif kinds == {"cleared"}:
+            trans.append(method)
+            counts = _snapshot_counts(data, ("host", "gil"), method)
+            shown = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+            settled = sorted({f"{x['children']}/{x['zombies']}" for _, _, s in rows for x in s["settled"]})
+            parts.append(f"{method} ({who}): right after the call {shown}; settled {'/'.join(settled)} every "
+                         "iteration, nothing left")
+        else:
+            parts.append(f"{method} ({who}): " + ", ".join(f"{label(data, i)} {p}" for i, p, _ in rows))
+    seen = sum(_snapshot_counts(data, ("host", "gil"), m)["3/1"] for m in by_method)
+    facts.update({"accumulates_under": acc, "cleared_under": trans, "article_snapshot_seen": seen})
+    kinds = {p for rows in by_method.values() for _, p, _ in rows}
+    caught = facts["article_snapshot_seen"] or any(
+        x["tasks"] for m in trans for _, _, s in by_method[m] for x in s["immediate"])
+    if kinds == {"accumulates"}:
+        verdict = HOLDS
+    elif "accumulates" in kinds or (trans and caught):
+        verdict = CAVEAT
+    else:
+        verdict = FAILS
+    why = []
+    if acc:
+        why.append(f"under {' and '.join(acc)} the timed-out child is a copy of the worker with Celery's SIGTERM "
+                   "handler, survives timeout-decorator's SIGTERM and keeps running the query, so live children "
+                   "pile up, not zombies")
+    if trans:
+        why.append(f"under {' and '.join(trans)} (3.14's default) `children=3 zombies=1` is a snapshot taken before "
+                   "the forkserver reaps the killed child, and nothing is left once it settles")
+    return {"verdict": verdict, "summary": "; ".join(parts), "why": "; ".join(why) + ".", "measured": measured,
+            "facts": facts}
+
+
+def claim2(data: dict) -> dict:
+    jobs = worker_jobs(data, strategy="process+cleanup", pool="solo")
+    if not jobs:
+        return unmeasured("no cleanup worker ran")
+    facts, measured, by_method = {}, [], {}
+    for job_id, d in jobs:
+        spec, s = d["job"], series(d)
+        method = spec["start_method"]
+        zero = all(x["zombies"] == 0 and x["tasks"] == 0 for x in s["settled"]) and not s["left_at_end"].get("alive")
+        base = dict(worker_jobs(data, strategy="process", pool="solo", interp=spec["interp"], start_method=method,
+                                max_tasks_per_child=None))
+        base_d = base.get(f"{spec['interp']}-{method}-process")
+        without = pattern(series(base_d)) if base_d else None
+        terminated = sum((c or {}).get("terminated", 0) for c in s["cleanup"])
+        killed = sum((c or {}).get("killed", 0) for c in s["cleanup"])
+        by_method.setdefault(method, []).append((spec["interp"], zero, without, s, terminated, killed))
+        facts[job_id] = {"zero": zero, "settled": s["settled"], "cleanup": s["cleanup"], "left_at_end": s["left_at_end"],
+                         "without_cleanup": without}
+        measured.append(
+            f"{label(data, spec['interp'], False)}, {method}: settled children/zombies {pairs(s['settled'])} "
+            f"(roles: {joined(r for x in s['settled'] for r in x['roles']) or 'none'}); the reaper SIGTERMed "
+            f"{terminated} and SIGKILLed {killed}; the same worker without cleanup: {without or 'not run'}")
+    parts, needless = [], []
+    for method in sorted(by_method, key=METHOD_ORDER.index):
+        rows = by_method[method]
+        who = joined(label(data, i) for i, *_ in rows)
+        settled = sorted({f"{x['children']}/{x['zombies']}" for _, _, _, s, _, _ in rows for x in s["settled"]})
+        roles = joined(r for _, _, _, s, _, _ in rows for x in s["settled"] for r in sorted(x["roles"]))
+        term = sum(t for *_, t, _ in rows)
+        kill = sum(k for *_, k in rows)
+        withouts = {w for _, _, w, *_ in rows}
+        if withouts <= {"cleared"}:
+            needless.append(method)
+        reaper = (f"{kill} of {term} SIGTERMed children needed SIGKILL" if term
+                  else "the reaper found no task process left to kill")
+        parts.append(f"{method} ({who}): settled {'/'.join(settled)}" + (f" ({roles})" if roles else "")
+                     + f", {reaper}; without cleanup: {joined(withouts)}")
+    all_zero = all(z for rows in by_method.values() for _, z, *_ in rows)
+    facts.update({"all_zero": all_zero, "cleanup_not_needed_under": needless})
+    verdict = FAILS if not all_zero else CAVEAT if needless else HOLDS
+    why = "the psutil reaper (SIGTERM, SIGKILL after the grace period) leaves no task process and no zombie"
+    if needless:
+        why += (", but under forkserver the forkserver had already reaped them without it, and `children=2` "
+                "(resource tracker + forkserver) only exists under forkserver (fork: 0)")
+    return {"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured, "facts": facts}
+
+
+def claim3(data: dict) -> dict:
+    jobs = worker_jobs(data, strategy="process", pool="solo", interp="nogil")
+    if not jobs:
+        return unmeasured(data["interpreters"]["missing"].get("nogil", "no free-threaded worker ran"))
+    facts, measured, parts, differ = {}, [], [], []
+    gil_jobs = dict(worker_jobs(data, interp="gil", strategy="process", pool="solo", max_tasks_per_child=None))
+    for job_id, d in jobs:
+        spec, s = d["job"], series(d)
+        p = pattern(s)
+        method = spec.get("start_method") or joined(s["start_method"]) or "default"
+        ref = gil_jobs.get(f"gil-{method}-process")
+        ref_p = pattern(series(ref)) if ref else None
+        if ref_p not in (None, p):
+            differ.append(job_id)
+        gil_env = "0" if spec.get("gil_off") else "unset"
+        gil_on = "/".join(str(g).lower() for g in s["gil_enabled"])
+        facts[job_id] = {"pattern": p, "gil_build_pattern": ref_p, "gil_enabled": s["gil_enabled"],
+                         "PYTHON_GIL": gil_env, "immediate": s["immediate"], "settled": s["settled"],
+                         "left_at_end": s["left_at_end"]}
+        measured.append(
+            f"{label(data, 'nogil', False)}, {method}, PYTHON_GIL={gil_env} (GIL on after import duckdb: {gil_on}): "
+            f"right after the call {pairs(s['immediate'])}, settled {pairs(s['settled'])}; left at the end "
+            f"{s['left_at_end'].get('alive', 0)} live -> {p} (3.14 gil build: {ref_p or 'not run'})")
+        detail = ("live task processes " + "/".join(str(x["live_tasks"]) for x in s["settled"])
+                  if p == "accumulates" else f"settled {joined(pairs([x]) for x in s['settled'])}")
+        parts.append(f"{method}, PYTHON_GIL={gil_env} (GIL on: {gil_on}): {detail} -> {p}"
+                     + (f" (gil build: {ref_p})" if ref_p else ""))
+    patterns = {f["pattern"] for f in facts.values()}
+    facts["differs_from_gil_build"] = differ
+    verdict = CAVEAT if differ else HOLDS if "accumulates" in patterns else FAILS
+    why = ("the leak comes from timeout-decorator's process handling (SIGTERM, never joined), not from the GIL: with "
+           "the GIL off the free-threaded worker leaves the same processes as the GIL build under each start method")
+    return {"verdict": verdict, "summary": "3.14t " + "; ".join(parts), "why": why + ".", "measured": measured,
+            "facts": facts}
+
+
+def claim4(data: dict) -> dict:
+    runs = plain_jobs(data, "gil-import")
+    facts, measured = {}, []
+    for job_id, d in runs:
+        r = d["result"]
+        facts[job_id] = {"build": r["build"], "PYTHON_GIL": r["PYTHON_GIL"], "gil_before": r["gil_before"],
+                         "after": {x["module"]: x["gil_enabled"] for x in r["steps"]}, "warnings": r["warnings"]}
+    nogil = [(j, d["result"]) for j, d in runs if d["job"]["interp"] == "nogil"]
+    gil_builds = sorted({label(data, d["job"]["interp"]) for _, d in runs if d["job"]["interp"] != "nogil"})
+    if not nogil:
+        reason = data["interpreters"]["missing"].get("nogil", "the free-threaded interpreter did not run")
+        return unmeasured(reason, facts, [reason] + ([f"{', '.join(gil_builds)}: GIL always on"] if gil_builds else []))
+    flips, stays_off, warning = {}, {}, None
+    for job_id, r in nogil:
+        module = r["steps"][-1]["module"]
+        after = r["steps"][-1]["gil_enabled"]
+        before = r["steps"][-2]["gil_enabled"] if len(r["steps"]) > 1 else r["gil_before"]
+        if r["PYTHON_GIL"] == "0":
+            stays_off[module] = after is False
+        else:
+            flips[module] = before is False and after is True
+            warning = warning or (r["warnings"][0] if r["warnings"] and module == "duckdb" else None)
+        measured.append(
+            f"{label(data, 'nogil', False)}, PYTHON_GIL={r['PYTHON_GIL'] or 'unset'}: GIL on at start: "
+            f"{str(r['gil_before']).lower()}; after `import _decimal`: {str(r['steps'][0]['gil_enabled']).lower()}; "
+            f"after `import {module}`: {str(after).lower()}" + (f" ({r['warnings'][0]})" if r["warnings"] else ""))
+    if gil_builds:
+        measured.append(f"{', '.join(gil_builds)}: GIL always on (nothing to re-enable)")
+    facts.update({"flips": flips, "stays_off_with_PYTHON_GIL_0": stays_off, "warning": warning})
+    summary = (f"3.14t, PYTHON_GIL unset: GIL off at start and after `import _decimal`, "
+               f"{'on' if flips.get('duckdb') else 'still off'} after `import duckdb`"
+               + (f" ({warning.split(':', 1)[0]}: \"{warning.split(':', 1)[1].strip().split('. ')[0]}.\")" if warning else "")
+               + f"; PYTHON_GIL=0: {'off' if stays_off.get('duckdb') else 'on'} after `import duckdb`")
+    if "psutil" in flips:
+        summary += f"; `import psutil`: GIL {'on' if flips['psutil'] else 'stays off'}"
+    if flips.get("duckdb") and stays_off.get("duckdb"):
+        verdict = CAVEAT
+        why = ("duckdb's extension module has not declared that it can run without the GIL, so 3.14t turns the GIL "
+               "on when importing it, unless PYTHON_GIL=0 (or -X gil=0) forces it off as the lab's nogil workers do")
+    elif flips.get("duckdb"):
+        verdict, why = HOLDS, "importing duckdb turns the GIL on (PYTHON_GIL=0 not measured)"
+    else:
+        verdict, why = FAILS, "importing duckdb left the GIL off"
+    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+
+
+def claim5(data: dict) -> dict:
+    runs = plain_jobs(data, "thread-stop")
+    if not runs:
+        return unmeasured("the thread experiment did not run")
+    facts, measured, late, fast, blocked = {}, [], [], [], []
+    for job_id, d in runs:
+        r, interp = d["result"], d["job"]["interp"]
+        a, i, sp = r["async_exc"], r["interrupt"], r["spin_async_exc"]
+        # Did the query run to its end? The CPU it used says so whatever the machine's load.
+        ratio = a["cpu"] / r["query_alone_cpu"] if r.get("query_alone_cpu") else 0.0
+        is_late = a["exception_type"] is not None and ratio >= 0.5  # stopped early: ~deadline/query of it
+        is_fast = i["exception_type"] == "_duckdb.InterruptException" and i["overshoot"] < FAST
+        is_blocked = sp["watchdog_late"] is not None and sp["watchdog_late"] > sp["deadline"] / 2 + 0.2
+        if is_late:
+            late.append(interp)
+        if is_fast:
+            fast.append(interp)
+        if is_blocked:
+            blocked.append(interp)
+        facts[job_id] = {"build": r["build"], "gil_enabled": r["gil_enabled"], "query_alone": r["query_alone"],
+                         "async_exc": a, "async_cpu_ratio": round(ratio, 2), "async_late": is_late, "interrupt": i,
+                         "interrupt_fast": is_fast, "spin_alone": r["spin_alone"], "spin": sp,
+                         "spin_blocks_watchdog": is_blocked}
+        measured.append(
+            f"{label(data, interp, False)} (GIL {'on' if r['gil_enabled'] else 'off'}), deadline {r['deadline']:g} s: "
+            f"PyThreadState_SetAsyncExc from a timer thread ({a['watchdog_late'] * 1000:.0f} ms late) -> "
+            f"{a['exception_type']} after {a['elapsed']:.2f} s, having used {a['cpu']:.2f} CPU s (the query alone: "
+            f"{r['query_alone']:.2f} s, {r['query_alone_cpu']:.2f} CPU s); "
+            f"`con.interrupt()` -> {i['exception_type']} {i['overshoot'] * 1000:.0f} ms after the deadline; a "
+            f"GIL-holding builtin ({r['spin_alone']:.2f} s alone, deadline {sp['deadline']:.2f} s): the timer thread "
+            f"ran {sp['watchdog_late']:.2f} s late, the exception came after {sp['elapsed']:.2f} s")
+    n = len(runs)
+    by = {d["job"]["interp"]: d["result"] for _, d in runs}
+    deadlines = joined(f"{r['deadline']:g}" for r in by.values())
+    summary = (
+        f"async exception from a timer thread (deadline {deadlines} s): landed after "
+        f"{span(r['async_exc']['elapsed'] for r in by.values())}, once the query had used "
+        f"{span([facts[j]['async_cpu_ratio'] * 100 for j in facts], '%', digits=0)} of the CPU it needs to finish, on "
+        f"{joined(label(data, i) for i in late) or 'none'}; "
+        f"`con.interrupt()`: InterruptException {span((r['interrupt']['overshoot'] for r in by.values()), 'ms', 1000, 0)} "
+        f"after the deadline on {joined(label(data, i) for i in fast) or 'none'}; during a GIL-holding builtin the "
+        f"timer thread itself ran late (by {span(by[i]['spin_async_exc']['watchdog_late'] for i in blocked)}) on "
+        f"{joined(label(data, i) for i in blocked) or 'none'}"
+        + (f", on time on {joined(label(data, i) for i in by if i not in blocked)}" if len(blocked) < n else ""))
+    facts.update({"async_late": late, "interrupt_fast": fast, "spin_blocks_watchdog": blocked})
+    if len(late) == n and len(fast) == n:
+        verdict = CAVEAT
+        why = ("no thread can stop an arbitrary C call (an async exception lands only when the call returns, GIL or "
+               "not), but DuckDB releases the GIL and polls for interrupts, so a watchdog thread calling "
+               "`con.interrupt()` stops the query in milliseconds without a process")
+    elif len(late) == n:
+        verdict, why = HOLDS, "neither an async exception nor `con.interrupt()` stopped the query on time"
+    else:
+        verdict, why = FAILS, "an async exception from another thread stopped the DuckDB call early"
+    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+
+
+def claim6(data: dict) -> dict:
+    jobs = worker_jobs(data, strategy="process", pool="prefork", task="tasks.leak_demo", max_tasks_per_child=None)
+    if not jobs:
+        return unmeasured("no prefork worker ran")
+    facts, measured, fails, solo_ok, where = {}, [], [], [], []
+    solo_all = dict(worker_jobs(data, strategy="process", pool="solo", max_tasks_per_child=None))
+    for job_id, d in jobs:
+        spec, s = d["job"], series(d)
+        refused = (all(o == "error" for o in s["outcomes"]) and s["exception_types"] == ["AssertionError"]
+                   and any(DAEMONIC in m for m in s["exception_messages"]))
+        solo = solo_all.get(f"{spec['interp']}-{spec['start_method']}-process")
+        ss = series(solo) if solo else None
+        runs_in_solo = bool(ss) and all(o == "timeout" for o in ss["outcomes"])
+        (fails if refused else []).append(job_id)
+        (solo_ok if runs_in_solo else []).append(job_id)
+        where.append(f"{label(data, spec['interp'])} {spec['start_method']}")
+        facts[job_id] = {"outcomes": s["outcomes"], "exception_types": s["exception_types"],
+                         "exception_messages": s["exception_messages"], "refused": refused,
+                         "solo_outcomes": ss["outcomes"] if ss else None,
+                         "solo_exception_types": ss["exception_types"] if ss else None}
+        measured.append(
+            f"{label(data, spec['interp'], False)}, {spec['start_method']}: prefork -> {', '.join(s['outcomes'])} "
+            f"({'; '.join(s['exception_types'])}: {'; '.join(s['exception_messages'])}); solo -> "
+            + (f"{', '.join(ss['outcomes'])} ({short_exc(joined(ss['exception_types']))})" if ss else "not run"))
+    solo_excs = joined(short_exc(e) for f in facts.values() for e in (f["solo_exception_types"] or []))
+    summary = (f"prefork ({', '.join(where)}): {len(fails)} of {len(jobs)} workers refused every task with "
+               f"AssertionError: {DAEMONIC}; solo: {len(solo_ok)} of {len(jobs)} ran it and timed out ({solo_excs})")
+    verdict = HOLDS if len(fails) == len(jobs) == len(solo_ok) else CAVEAT if fails else FAILS
+    why = ("billiard makes each (daemonic) prefork pool process multiprocessing's current process, and "
+           "`Process.start()` refuses children of a daemon under any start method, while the solo pool runs the "
+           "task in the worker's main process")
+    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+
+
+def claim7(data: dict) -> dict:
+    runs = plain_jobs(data, "pickling")
+    if not runs:
+        return unmeasured("the pickling experiment did not run")
+    facts, measured, table = {}, [], {}
+    for job_id, d in runs:
+        r, interp = d["result"], d["job"]["interp"]
+        for x in r["results"]:
+            table[(interp, x["start_method"], x["variant"])] = x
+        facts[job_id] = {"python": r["python"], "default_start_method": r["default_start_method"],
+                         "results": {f"{x['start_method']}/{x['variant']}": [x["outcome"], x["exception_type"]]
+                                     for x in r["results"]}}
+        for method in sorted({x["start_method"] for x in r["results"]}, key=METHOD_ORDER.index):
+            cells = []
+            for x in (x for x in r["results"] if x["start_method"] == method):
+                what = "ok" if x["outcome"] == "ok" else short_exc(x["exception_type"]).split(".")[-1]
+                cells.append(f"{x['variant']} {what}" + (f" after {x['elapsed']:.1f} s" if x["outcome"] == "timeout" else ""))
+            default = " (its default)" if method == r["default_start_method"] else ""
+            measured.append(f"{label(data, interp, False)}, {method}{default}: " + ", ".join(cells))
+
+    def result(interp, method, variant):
+        return table.get((interp, method, variant)) or {}
+
+    def exc(interps, method, variant):
+        by_name: dict = {}
+        for i in interps:
+            if result(i, method, variant):
+                name = short_exc(result(i, method, variant).get("exception_type")).split(".")[-1]
+                by_name.setdefault(name, []).append(label(data, i))
+        if len(by_name) == 1:
+            return next(iter(by_name))
+        return ", ".join(f"{name} ({', '.join(who)})" for name, who in by_name.items())
+
+    py314 = [i for i in ("gil", "nogil") if result(i, "forkserver", "top_level")]
+    interps = [i for i in ("host", "gil", "nogil") if result(i, "forkserver", "top_level")]
+    if not py314:
+        return unmeasured("no CPython 3.14 interpreter ran the experiment", facts, measured)
+    top_ok = all(result(i, "forkserver", "top_level").get("outcome") == "ok" for i in py314)
+    local_fail = all(result(i, "forkserver", v).get("outcome") == "error" for i in py314 for v in ("nested", "lambda"))
+    decorated_fails = all(result(i, "forkserver", "decorated_in_place").get("outcome") == "error" for i in py314)
+    parent_only = [result(i, "forkserver", "parent_only") for i in py314]
+    parent_only_timeout = all(x.get("outcome") == "timeout" for x in parent_only)
+    fork_ok = all(x["outcome"] == "ok" for (_, m, _), x in table.items() if m == "fork")
+    py311_same = result("host", "forkserver", "nested").get("outcome") == "error"
+    facts.update({"top_level_ok": top_ok, "local_fails": local_fail, "decorated_in_place_fails": decorated_fails,
+                  "parent_only_times_out": parent_only_timeout, "fork_all_ok": fork_ok, "py311_forkserver_same": py311_same})
+    methods = joined(m for (_, m, _) in sorted(table, key=lambda k: METHOD_ORDER.index(k[1])) if m != "fork")
+    summary = (f"{methods} ({joined(label(data, i) for i in interps)}): top-level function wrapped at call time ok; "
+               f"`@timeout` on a top-level def -> {exc(interps, 'forkserver', 'decorated_in_place')}; nested function "
+               f"-> {exc(interps, 'forkserver', 'nested')}; lambda -> {exc(interps, 'forkserver', 'lambda')}; a "
+               f"function the child cannot import -> "
+               + (f"TimeoutError after the full {span([x.get('elapsed') for x in parent_only], digits=1)}"
+                  if parent_only_timeout else exc(interps, "forkserver", "parent_only"))
+               + f"; fork: {'every variant ok' if fork_ok else 'not all ok'}")
+    if not (top_ok and local_fail):
+        verdict = FAILS
+    elif decorated_fails or parent_only_timeout or py311_same:
+        verdict = CAVEAT
+    else:
+        verdict = HOLDS
+    why = ("it is the start method, not the version: forkserver and spawn pickle the target by name, so besides nested "
+           "functions and lambdas the usual `@timeout(...)` decorator on a top-level def fails too (wrap at call time "
+           "instead, as app/strategies.py does), and a function the child cannot import is misreported as a timeout")
+    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+
+
+def claim8(data: dict) -> dict:
+    sub, parts, measured, facts = {}, [], [], {}
+
+    c2 = claim2(data)
+    if c2["verdict"] != UNMEASURED:
+        works = c2["facts"].get("all_zero", False)
+        sub["reaping"] = "works" if works else "does not work"
+        parts.append(f"reaping: {'0 task processes and 0 zombies after every iteration (row 2)' if works else 'leftovers remain'}")
+
+    tl = worker_jobs(data, strategy="prefork-time-limit")
+    if tl:
+        pre, solo = [], []
+        for job_id, d in tl:
+            spec, s = d["job"], series(d)
+            facts[job_id] = {"pool": spec["pool"], "outcomes": s["outcomes"], "exception_types": s["exception_types"],
+                             "exception_messages": s["exception_messages"], "elapsed": s["elapsed"]}
+            (pre if spec["pool"] == "prefork" else solo).append((spec, s))
+            measured.append(f"time limits, {spec['pool']} pool, {label(data, spec['interp'], False)}: "
+                            f"{', '.join(s['outcomes'])} ({', '.join(s['exception_messages']) or 'no exception'}) "
+                            f"after {span(s['elapsed'])}")
+        pre_ok = bool(pre) and all(o == "timeout" for _, s in pre for o in s["outcomes"])
+        solo_ignored = bool(solo) and all(o == "ok" for _, s in solo for o in s["outcomes"])
+        text = []
+        if pre:
+            text.append(f"prefork: soft limit -> {joined(e for _, s in pre for e in s['exception_types'])} "
+                        f"\"{joined(m for _, s in pre for m in s['exception_messages'])}\" after "
+                        f"{span(e for _, s in pre for e in s['elapsed'])}")
+        if solo:
+            text.append(f"solo: ignored, the query ran to its end ({span(e for _, s in solo for e in s['elapsed'])})"
+                        if solo_ignored else f"solo: {joined(o for _, s in solo for o in s['outcomes'])}")
+        parts.append("Celery time limits: " + ", ".join(text))
+        sub["Celery time limits"] = ("works in prefork only" if pre_ok and solo_ignored else "works" if pre_ok
+                                     else "does not work")
+
+    m = worker_jobs(data, max_tasks_per_child=1)
+    ctrl = worker_jobs(data, task="claims.leak_demo_children_allowed", max_tasks_per_child=None)
+    if m:
+        solo_ignored, plain_refused, allowed, control = None, None, {}, {}
+        for job_id, d in m + ctrl:
+            spec, s = d["job"], series(d)
+            recycled = len(s["pids"]) > 1 and len(set(s["pids"])) == len(s["pids"])
+            left = s["left_at_end"]
+            facts[job_id] = {"pool": spec["pool"], "task": spec["task"], "start_method": spec["start_method"],
+                             "mtpc": spec["max_tasks_per_child"], "outcomes": s["outcomes"],
+                             "exception_types": s["exception_types"], "pids": s["pids"], "recycled": recycled,
+                             "settled": s["settled"], "left_at_end": left}
+            flag = "daemon flag cleared" if spec["task"] != "tasks.leak_demo" else "plain task"
+            measured.append(
+                f"--max-tasks-per-child={spec['max_tasks_per_child'] or 'unset'}, {spec['pool']} pool, {flag}, "
+                f"{label(data, spec['interp'], False)} {spec['start_method'] or '(default start method)'}: "
+                f"{', '.join(s['outcomes'])}{' (' + joined(short_exc(e) for e in s['exception_types']) + ')' if s['exception_types'] else ''}; "
+                f"pool process {'replaced after every task' if recycled else 'kept'}; settled {pairs(s['settled'])}; "
+                f"left at the end: {left.get('alive', 0)} live, {left.get('zombies', 0)} zombie")
+            if spec["max_tasks_per_child"] != 1:  # the control: children allowed, no recycling
+                control.setdefault(spec["start_method"], []).append(left.get("zombies", 0))
+                continue
+            if spec["pool"] == "solo":
+                ignored = not recycled and left.get("alive", 0) >= len(s["pids"])
+                solo_ignored = ignored if solo_ignored is None else solo_ignored and ignored
+            elif spec["task"] == "tasks.leak_demo":
+                refused = s["exception_types"] == ["AssertionError"]
+                plain_refused = refused if plain_refused is None else plain_refused and refused
+            else:
+                ok = all(o == "timeout" for o in s["outcomes"])
+                clean = ok and recycled and not left.get("alive") and not left.get("zombies")
+                allowed.setdefault(spec["start_method"], []).append(
+                    "reaped" if clean else joined(f"{short_exc(e).split('.')[-1]}" for e in s["exception_types"])
+                    + (f" \"{s['exception_messages'][0][:100]}\"" if s["exception_messages"] else "") or "left")
+        facts.update({"mtpc_solo_ignored": solo_ignored, "mtpc_prefork_plain_refused": plain_refused,
+                      "mtpc_prefork_children_allowed": allowed, "prefork_children_allowed_without_mtpc_left": control})
+
+        def without(method):
+            if method not in control:
+                return ""
+            counts = sorted(set(control[method]))
+            return f" (without the option: {'/'.join(map(str, counts))} zombie left per worker at the end)"
+
+        text = []
+        if solo_ignored is not None:
+            text.append("solo: ignored (same process, leftovers pile up)" if solo_ignored else "solo: recycles")
+        if plain_refused is not None:
+            text.append("prefork: the fallback cannot start (AssertionError)" if plain_refused else "prefork: starts")
+        if allowed:
+            text.append("prefork with the daemon flag cleared: " + ", ".join(
+                f"{method} -> {'killed children reaped when the pool process is replaced' if set(v) == {'reaped'} else joined(v)}"
+                f"{without(method)}" for method, v in sorted(allowed.items())))
+        parts.append("`--max-tasks-per-child=1`: " + "; ".join(text))
+        sub["--max-tasks-per-child"] = "does not work" if solo_ignored else "works"
+
+    it = worker_jobs(data, strategy="interrupt")
+    if it:
+        ok, over, who = True, [], []
+        for job_id, d in it:
+            s = series(d)
+            good = (all(o == "timeout" for o in s["outcomes"]) and s["exception_types"] == ["_duckdb.InterruptException"]
+                    and all(x["tasks"] == 0 for x in s["settled"]))
+            ok = ok and good
+            over += s["overshoot"]
+            who.append(label(data, d["job"]["interp"]))
+            facts[job_id] = {"outcomes": s["outcomes"], "exception_types": s["exception_types"],
+                             "overshoot": s["overshoot"], "settled": s["settled"], "cpu": s["cpu_after_deadline"]}
+            measured.append(f"`con.interrupt()` from a watchdog thread, {label(data, d['job']['interp'], False)}: "
+                            f"{', '.join(s['outcomes'])} ({', '.join(s['exception_types'])}), overshoot "
+                            f"{span(s['overshoot'], 'ms', 1000, 0)}, children/zombies {pairs(s['settled'])}, CPU after "
+                            f"the deadline {span(s['cpu_after_deadline'])}")
+        sub["con.interrupt()"] = "works" if ok else "does not work"
+        parts.append(f"`con.interrupt()` ({joined(who)}): InterruptException {span(over, 'ms', 1000, 0)} after the "
+                     f"deadline, no process" if ok else "`con.interrupt()`: did not stop the query cleanly")
+    facts["mitigations"] = sub
+    if not sub:
+        return unmeasured("no mitigation was run")
+    verdict = (FAILS if any(v.startswith("does not") for v in sub.values())
+               else CAVEAT if any(v != "works" for v in sub.values()) else HOLDS)
+    working = [k for k, v in sub.items() if v == "works"]
+    why = (f"{' and '.join(working) or 'none'} work everywhere measured"
+           + (", Celery time limits only in the prefork pool" if sub.get("Celery time limits") == "works in prefork only" else "")
+           + (", but `--max-tasks-per-child` does nothing for the solo pool the fallback needs (prefork cannot run "
+              "it without clearing the daemon flag)" if sub.get("--max-tasks-per-child") == "does not work" else ""))
+    return {"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured, "facts": facts}
+
+
+CLAIM_FUNCTIONS = {1: claim1, 2: claim2, 3: claim3, 4: claim4, 5: claim5, 6: claim6, 7: claim7, 8: claim8}
+
+
+def verdicts(data: dict, settings) -> dict:
+    """Every selected claim's verdict. A bug in one rule costs that row only (and the run's exit status)."""
+    import traceback
+
+    out = {}
+    for n in settings.claims:
+        try:
+            result = CLAIM_FUNCTIONS[n](data)
+        except Exception as exc:  # noqa: BLE001 - reported in the row, on stderr, and by the exit status
+            traceback.print_exc()
+            result = unmeasured(f"the rule for this claim failed: {type(exc).__name__}: {exc}")
+            result["report_error"] = True
+        result.update({"claim": n, "statement": STATEMENTS[n], "reproduce": settings.reproduce(n)})
+        out[str(n)] = result
+    return out
+
+
+# --- markdown ----------------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(data: dict, settings) -> str:
+    st = data["settings"]
+    versions = data["interpreters"]["versions"]
+    interp_text = "; ".join(
+        f"{label(data, i, False)}: default start method {v.get('default_start_method', '?')}"
+        for i, v in sorted(versions.items(), key=lambda kv: ("host", "gil", "nogil").index(kv[0])))
+    duckdb = joined(v["duckdb"] for v in versions.values() if v.get("duckdb"))
+    missing = data["interpreters"]["missing"]
+    lines = [
+        "# The article's claims, measured",
+        "",
+        f"Generated by `{settings.reproduce()}` (run `{data['run_id']}`, {data['generated']}, {data['seconds']:.0f} s) "
+        f"on a {data['host']['cpus']}-CPU {data['host']['machine']} machine, shared and noisy: times are indicative, "
+        "the verdicts rest on counts, process states and exception types.",
+        "",
+        f"- Interpreters: {interp_text or 'none'}" + (f". Not measured: {'; '.join(missing.values())}" if missing else ""),
+        f"- duckdb {duckdb or '?'}, timeout-decorator, celery and psutil as pinned in requirements/lab.txt; "
+        f"workload `SELECT sum(hash(range)) FROM range({st['DUCKDB_ROWS']:_})` on one DuckDB thread, timeout "
+        f"{st['DUCKDB_TIMEOUT']:g} s, {st['ITERATIONS']} iterations per Celery worker, second snapshot "
+        f"{st['SETTLE_SECONDS']:g} s after the first; broker: {data['broker']}.",
+        "- `a/b` = children/zombies of the worker: right after the timed-out call, and \"settled\" after the settle "
+        "time. 3.11 = the host's python3 (fork by default), 3.14 = CPython 3.14 with the GIL, 3.14t = free-threaded "
+        "(both forkserver by default).",
+        "",
+        "| # | Claim | Verdict | Measured here | Why | Reproduce |",
+        "|---|---|---|---|---|---|",
+    ]
+    claims = sorted(data["claims"].values(), key=lambda c: c["claim"])
+    for c in claims:
+        lines.append(f"| {c['claim']} | {_cell(c['statement'])} | **{c['verdict']}** | {_cell(c['summary'])} | "
+                     f"{_cell(c['why'])} | `{c['reproduce']}` |")
+    lines += ["", "## Details", ""]
+    for c in claims:
+        lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}")
+        lines += [f"   - {x}" for x in c["measured"]]
+    failed = [j for j, d in data["jobs"].items() if d.get("error")]
+    if failed:
+        lines += ["", "Jobs that failed (the claims above are judged without them): "
+                  + "; ".join(f"`{j}`: {data['jobs'][j]['error'].splitlines()[0][:160]}" for j in failed)]
+    lines += ["", "Every record: `claims.json` next to this file; every worker's and experiment's output: `logs/`."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""Claim 8: which mitigations work, each measured in a real Celery worker."""
+
+from __future__ import annotations
+
+import pytest
+
+import labtest
+from claims_helpers import DAEMONIC, FAILS, settled_live_tasks
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("interp", ["host", "gil", "nogil"])
+def test_interrupt_from_a_thread(claims_run, interp):
+    claims_run.need(interp)
+    for r in claims_run.records(f"{interp}-interrupt"):
+        assert (r["outcome"], r["exception_type"]) == ("timeout", "_duckdb.InterruptException")
+        assert r["overshoot"] < labtest.threshold("LAB_TEST_MAX_INTERRUPT_OVERSHOOT", 0.5)
+        assert r["settled"]["children"] == 0
+
+
+def test_time_limits_in_prefork_and_not_in_solo(claims_run):
+    claims_run.need("gil")
+    for r in claims_run.records("gil-prefork-time-limit"):
+        assert (r["outcome"], r["exception_type"], r["exception_message"]) == ("timeout", "RuntimeError", "Query interrupted")
+    for r in claims_run.records("gil-solo-time-limit"):
+        assert r["outcome"] == "ok", "the solo pool enforced a time limit"
+
+
+def test_max_tasks_per_child(claims_run):
+    claims_run.need("gil")
+    # solo ignores it: same process, children pile up
+    solo = claims_run.records("gil-solo-mtpc1-process")
+    assert len({r["pid"] for r in solo}) == 1
+    assert [settled_live_tasks(r) for r in solo] == list(range(1, len(solo) + 1))
+    # prefork: the plain task cannot start the child at all
+    for r in claims_run.records("gil-prefork-mtpc1-process"):
+        assert (r["exception_type"], r["exception_message"]) == ("AssertionError", DAEMONIC)
+    # with the daemon flag cleared under fork, each task gets a new pool process and nothing is left
+    allowed = claims_run.records("gil-fork-prefork-mtpc1-allowed")
+    assert len({r["pid"] for r in allowed}) == len(allowed) > 1
+    assert {r["outcome"] for r in allowed} == {"timeout"}
+    left = claims_run.job("gil-fork-prefork-mtpc1-allowed")["leftovers"]
+    assert (left["alive"], left["zombies"]) == (0, 0), left
+
+
+def test_verdict(claims_run):
+    claims_run.need("gil")
+    c = claims_run.claim(8)
+    assert c["verdict"] == FAILS, c
+    assert c["facts"]["mitigations"] == {
+        "reaping": "works",
+        "Celery time limits": "works in prefork only",
+        "--max-tasks-per-child": "does not work",
+        "con.interrupt()": "works",
+    }
