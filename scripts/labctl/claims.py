@@ -82,6 +82,8 @@ class Settings:
             words.append("--quick")
         if claim is not None:
             words += ["--claims", str(claim)]
+        elif self.claims != CLAIMS:
+            words += ["--claims", ",".join(map(str, self.claims))]
         words += [f"{k}={v}" for k, v in sorted(self.overrides.items()) if k not in ("RESULTS_DIR", "RUN_ID", "BROKER_URL")]
         return " ".join(words)
 
@@ -93,7 +95,8 @@ claims.json. A full run takes a few minutes; --quick (fewer iterations and confi
 what tests/claims runs) about two. Interpreters: this machine's python3 (a venv made once) and
 the CPython 3.14 gil / free-threaded venvs of `scripts/lab setup` when they exist.
 
-variables:
+variables (LAB_BROKER, BROKER_URL, RESULTS_DIR, PYTHON_VERSION, LAB_CACHE and CLAIMS_PYTHONS are
+also read from the environment; the others only from the command line):
 """ + "\n".join(f"  {k:<16} {v}" for k, v in VARIABLES.items())
 
 

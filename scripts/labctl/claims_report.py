@@ -305,8 +305,11 @@ def claim3(data: dict) -> dict:
     patterns = {f["pattern"] for f in facts.values()}
     facts["differs_from_gil_build"] = differ
     verdict = CAVEAT if differ else HOLDS if "accumulates" in patterns else FAILS
+    compared = any(f["gil_build_pattern"] for f in facts.values() if isinstance(f, dict))
     why = ("the leak comes from timeout-decorator's process handling (SIGTERM, never joined), not from the GIL: with "
-           "the GIL off the free-threaded worker leaves the same processes as the GIL build under each start method")
+           + ("the GIL off the free-threaded worker leaves the same processes as the GIL build under each start method"
+              if compared else "the GIL off the free-threaded worker still leaves them (no GIL build in this run to "
+              "compare with)"))
     return {"verdict": verdict, "summary": "3.14t " + "; ".join(parts), "why": why + ".", "measured": measured,
             "facts": facts}
 
