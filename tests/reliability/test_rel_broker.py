@@ -1,0 +1,129 @@
+"""The broker down at start, and restarted mid-run.
+
+Down at start: producer and worker count down once a second for BROKER_CONNECT_SECONDS, then
+say one line naming BROKER_URL and exit 2 (the worker before Celery's own retries, which end in
+a traceback). Restarted mid-run (SIGKILL, same port, same data): the worker reconnects and goes
+on, the producer rides out the lost connection and reports every iteration as done or missing
+before its deadline. Results that travel while the node is down are in the rpc:// reply queue,
+which does not survive a restart: those iterations are measured again (their ack never reached
+the broker) or reported missing, never waited for forever.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import labtest
+import reltest
+from labctl import procs
+
+
+def _countdown(text: str, who: str, seconds: int) -> list[str]:
+    lines = [line for line in text.splitlines() if line.startswith(f"[{who}] broker not reachable yet")]
+    assert lines, text
+    assert lines[0].endswith(f"retrying for {seconds}s more ...") or lines[0].endswith(
+        f"retrying for {seconds - 1}s more ..."), lines
+    return lines
+
+
+def test_producer_with_no_broker_counts_down_then_says_one_line_and_exits_2(tmp_path):
+    port = reltest.closed_port()
+    penv = reltest.env(reltest.run_id(), BROKER_URL=f"amqp://lab:secret@127.0.0.1:{port}//",
+                       BROKER_CONNECT_SECONDS="3", RESULTS_DIR=str(tmp_path / "results"))
+    start = time.monotonic()
+    done = reltest.run_producer(penv, timeout=60)
+    elapsed = time.monotonic() - start
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(_countdown(done.stdout, "producer", 3)) >= 2
+    line = reltest.one_line(done.stderr)
+    assert line.startswith(f"producer: BROKER_URL=amqp://lab:***@127.0.0.1:{port}//: broker unreachable after 3s"), line
+    assert "BROKER_CONNECT_SECONDS" in line and "nothing was enqueued" in line and "secret" not in line
+    assert 3 <= elapsed < 3 + 15, elapsed
+    assert not (tmp_path / "results").exists()
+
+
+def test_worker_with_no_broker_counts_down_then_says_one_line_and_exits_2(tmp_path):
+    port = reltest.closed_port()
+    run = reltest.run_id()
+    wenv = reltest.env(run, BROKER_URL=f"amqp://guest:guest@127.0.0.1:{port}//", BROKER_CONNECT_SECONDS="3")
+    start = time.monotonic()
+    done = subprocess.run(reltest.worker_argv("gil", "nobroker"), env=wenv, cwd=reltest.REPO, capture_output=True,
+                          text=True, timeout=60)
+    elapsed = time.monotonic() - start
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    _countdown(done.stderr, "worker", 3)
+    ours = [line for line in done.stderr.splitlines() if line.startswith("worker:")]
+    assert len(ours) == 1, done.stderr
+    assert ours[0].startswith(f"worker: BROKER_URL=amqp://guest:***@127.0.0.1:{port}//: broker unreachable after 3s")
+    assert "Traceback" not in done.stderr and "Unrecoverable error" not in done.stderr, done.stderr
+    # Celery alone would retry 2+4+6... seconds; the bound is BROKER_CONNECT_SECONDS plus start-up.
+    assert elapsed < 3 + 30, elapsed
+    assert not procs.marked(run)
+
+
+def test_lab_quick_with_an_unreachable_broker_url_fails_fast_and_leaves_nothing(tmp_path):
+    port = reltest.closed_port()
+    env = labtest.base_env(tmp_path, BROKER_URL=f"amqp://guest:guest@127.0.0.1:{port}//", BROKER_CONNECT_SECONDS="2",
+                           RUN_ID=reltest.run_id("rel-labdown"))
+    start = time.monotonic()
+    done = labtest.lab("quick", env=env, timeout=180)
+    elapsed = time.monotonic() - start
+
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "broker unreachable after 2s" in done.stderr, done.stderr
+    assert elapsed < 120, elapsed
+    assert not procs.marked(env["RUN_ID"])
+
+
+def test_broker_restarted_mid_run(tmp_path):
+    """SIGKILL the node while iteration 2 runs, start it again on the same port: nothing hangs."""
+    labtest.need(reltest.rabbit.available(), "rabbitmq-server is not installed")
+    run = reltest.run_id("rel-restart")
+    node = reltest.Node(tmp_path, run)
+    worker = producer = None
+    iterations, grace = 5, 15
+    try:
+        # The worker may have to wait out the whole restart: give it a reconnect window to match.
+        wenv = reltest.env(run, BROKER_URL=node.url, BROKER_CONNECT_SECONDS="120", CLEANUP_GRACE_SECONDS="0.2")
+        worker = reltest.start_worker(tmp_path, "restart", "gil-clean", wenv)
+        penv = reltest.env(f"{run}-producer", BROKER_URL=node.url, ITERATIONS=str(iterations), TARGET_QUEUES="gil-clean",
+                           DUCKDB_ROWS="300000000", DUCKDB_TIMEOUT="0.3", RESULT_GRACE_SECONDS=str(grace),
+                           RESULTS_DIR=str(tmp_path / "results"), RUN_ID=run)
+        plog = open(tmp_path / "producer.log", "w")
+        sent = time.monotonic()
+        producer = subprocess.Popen([reltest.PYTHON, "-m", "producer"], env=penv, cwd=reltest.REPO, stdout=plog,
+                                    stderr=subprocess.STDOUT)
+        reltest.wait_for(worker.log, "iter=2 outcome", timeout=90, proc=worker)
+        node.kill()
+        took = node.restart()
+
+        # The producer's own deadline: per-iteration allowance x iterations + RESULT_GRACE_SECONDS.
+        budget = (0.3 + 0.5 + 2 * 1.0 + 5.0) * iterations + grace
+        code = producer.wait(timeout=budget + 60)
+        elapsed = time.monotonic() - sent
+        log = (tmp_path / "producer.log").read_text()
+        assert code in (0, 1), log
+        assert elapsed < budget + 30, f"{elapsed:.0f}s for a {budget:.0f}s deadline (restart took {took:.0f}s)"
+        assert "[producer] broker connection lost" in log, log
+
+        recs = {r["iteration"]: r for r in labtest.records(tmp_path / "results" / run)}
+        assert sorted(recs) == list(range(1, iterations + 1)), log
+        assert {r["outcome"] for r in recs.values()} <= {"timeout", "missing"}, recs
+        assert (code == 1) == any(r["outcome"] == "missing" for r in recs.values()), log
+        # The worker reconnected and measured the iterations that waited in the durable queue.
+        wlog = reltest.wait_for(worker.log, f"iter={iterations} outcome", timeout=5)
+        lost_at = wlog.index("Connection to broker lost")
+        assert "Connected to amqp://" in wlog[lost_at:], wlog[lost_at:][:2000]
+        assert recs[iterations]["outcome"] == "timeout", recs[iterations]
+        assert procs.alive(worker.pid, worker.started), "the worker gave up instead of reconnecting"
+    finally:
+        if producer is not None and producer.poll() is None:
+            producer.kill()
+            producer.wait()
+        reltest.stop_run(run, *(s for s in (worker,) if s))
+        node.stop()
+        procs.sweep(run)
+    assert not procs.marked(run)

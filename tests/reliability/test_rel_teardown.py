@@ -1,0 +1,85 @@
+"""Teardown: after `scripts/lab quick` and after `scripts/lab down`, nothing the lab made is left.
+
+No process carrying the run's marker, no state file, no work folder (the private broker's data,
+the embedded broker's messages), nothing in TMPDIR (multiprocessing's pymp-* folders), and on a
+given broker no queue of the run still holding messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import labtest
+import reltest
+from labctl import paths, procs
+
+
+def _leftovers(tmp_path, run: str) -> list[str]:
+    found = []
+    if procs.marked(run):
+        found.append(f"processes {[(p, procs.name(p)) for p in procs.marked(run)]}")
+    state = paths.cache_root() / "run" / f"{run}.json"
+    work = paths.cache_root() / "run" / run
+    found += [f"{p}" for p in (state, work) if p.exists()]
+    found += [f"TMPDIR: {p}" for p in (tmp_path / "tmp").iterdir()]
+    return found
+
+
+def test_quick_on_a_given_broker_leaves_no_process_file_or_message(rabbitmq, tmp_path):
+    run = reltest.run_id("rel-teardown")
+    vhost = reltest.VHost(rabbitmq, run)
+    (tmp_path / "tmp").mkdir()
+    env = labtest.base_env(tmp_path, BROKER_URL=vhost.url, RUN_ID=run, ITERATIONS="1", TMPDIR=str(tmp_path / "tmp"),
+                           DUCKDB_ROWS="300000000", DUCKDB_TIMEOUT="0.2")
+
+    done = labtest.lab("quick", env=env, timeout=300)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not _leftovers(tmp_path, run)
+    queues = vhost.queues()
+    # The task queues are durable and stay (empty); the producer's rpc reply queue and the
+    # workers' remote-control queues are auto-delete and went with their connections.
+    assert set(queues) <= {"gil", "gil-clean"}, queues
+    assert not any(queues.values()), queues
+    vhost.delete()
+
+
+def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path):
+    """SIGKILL `scripts/lab quick` mid-run (private RabbitMQ node): `scripts/lab down` cleans up."""
+    labtest.need(reltest.rabbit.available(), "rabbitmq-server is not installed")
+    run = reltest.run_id("rel-crash")
+    (tmp_path / "tmp").mkdir()
+    env = labtest.base_env(tmp_path, RUN_ID=run, ITERATIONS="3", TMPDIR=str(tmp_path / "tmp"), LAB_BROKER="rabbitmq",
+                           DUCKDB_ROWS="100000000000", DUCKDB_TIMEOUT="0.3", SETTLE_SECONDS="1")
+    log = open(tmp_path / "lab.log", "w")
+    lab = subprocess.Popen([str(reltest.REPO / "scripts" / "lab"), "quick"], env=env, cwd=reltest.REPO, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        worker_log = tmp_path / "results" / run / "logs" / "worker-gil.log"
+        reltest.wait_for(worker_log, "iter=1 outcome", timeout=180)
+        os.kill(lab.pid, signal.SIGKILL)
+        lab.wait()
+        left = {pid: procs.name(pid) for pid in procs.marked(run)}
+        state = json.loads((paths.cache_root() / "run" / f"{run}.json").read_text())
+        # workers, the node (and its epmd), the producer, the gil worker's task process
+        assert {"rabbitmq", "worker gil", "worker gil-clean"} <= {s["name"] for s in state["started"]}
+        assert len(left) >= 5, left
+
+        down = labtest.lab("down", env=labtest.base_env(tmp_path, TMPDIR=str(tmp_path / "tmp")), timeout=180)
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+        procs.sweep(run)
+
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"of run {run}" in down.stdout, down.stdout
+    deadline = time.monotonic() + 10
+    while procs.marked(run) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _leftovers(tmp_path, run), down.stdout
+    for name in ("rabbitmq", "worker gil", "worker gil-clean"):
+        assert f"[lab] down: {name} (pid " in down.stdout, down.stdout
