@@ -14,6 +14,8 @@ from __future__ import annotations
 import subprocess
 import time
 
+import pytest
+
 import labtest
 import reltest
 from labctl import procs
@@ -78,6 +80,7 @@ def test_lab_quick_with_an_unreachable_broker_url_fails_fast_and_leaves_nothing(
     assert not procs.marked(env["RUN_ID"])
 
 
+@pytest.mark.slow
 def test_broker_restarted_mid_run(tmp_path):
     """SIGKILL the node while iteration 2 runs, start it again on the same port: nothing hangs."""
     labtest.need(reltest.rabbit.available(), "rabbitmq-server is not installed")

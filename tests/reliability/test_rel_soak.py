@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 import labtest
 import reltest
 
 CLEAN = ("process+cleanup", "interrupt", "deadline")
 
 
+@pytest.mark.slow
 def test_short_soak_is_flat_for_the_clean_strategies(tmp_path):
     iterations = int(labtest.threshold("LAB_TEST_SOAK_ITERATIONS", 50))
     out = tmp_path / "soak.json"
