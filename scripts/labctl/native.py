@@ -69,10 +69,7 @@ class WorkerSpec:
 
 
 def worker_spec(queue: str) -> WorkerSpec:
-    if queue in defaults.ARTICLE_WORKERS:
-        build, strategy = defaults.ARTICLE_WORKERS[queue]
-    else:
-        build, strategy = queue.split(".", 1)
+    build, strategy, _ = defaults.parse_queue(queue)  # the worker derives START_METHOD from the queue
     return WorkerSpec(queue, build, strategy, "prefork" if strategy == "prefork-time-limit" else "solo")
 
 
