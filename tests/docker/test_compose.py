@@ -39,6 +39,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 REPO = labtest.REPO
 PROJECT = f"gtl-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+# The test builds its own tags (from the same layer cache, so a warm build takes seconds) and
+# removes them at the end: it never retags or removes the images `docker compose build` made.
+LAB_IMAGE = "gil-timeout-lab-test/lab"
 BUILD_TIMEOUT = float(os.environ.get("LAB_TEST_DOCKER_BUILD_TIMEOUT", 3600))
 # Small, so the suite stays fast: the timeout fires long before 3e8 rows are scanned either way.
 SMALL = {"ITERATIONS": "2", "DUCKDB_ROWS": "300000000", "DUCKDB_TIMEOUT": "0.3"}
@@ -47,7 +50,7 @@ COMPOSE_VARS = (
     "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "TARGET_QUEUES", "SETTLE_SECONDS", "RESULT_GRACE_SECONDS",
     "RUN_ID", "TIMEOUT_STRATEGY", "START_METHOD", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "WORKER_INIT",
     "RESULTS_HOST_DIR", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "FLOWER_PORT", "COMPOSE_PROJECT_NAME",
-    "COMPOSE_FILE", "COMPOSE_PROFILES", "PYTHON_GIL", "LAB_RUN_ID",
+    "COMPOSE_FILE", "COMPOSE_PROFILES", "PYTHON_GIL", "LAB_RUN_ID", "LAB_IMAGE",
 )
 READY = {
     "worker-gil": re.compile(r"worker=gil queue=gil .*gil_enabled=(True|False)"),
@@ -79,7 +82,7 @@ class Lab:
         self.results = results
         self.env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARS and not k.startswith("PYTEST_")}
         self.env.update({"RESULTS_HOST_DIR": str(results), "RABBITMQ_PORT": "", "RABBITMQ_MANAGEMENT_PORT": "",
-                         "FLOWER_PORT": ""})
+                         "FLOWER_PORT": "", "LAB_IMAGE": LAB_IMAGE})
         self.container_ids: set[str] = set()
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
@@ -173,8 +176,12 @@ def lab():
             the_lab.remember_containers()
         except BaseException:
             pass
-        subprocess.run(["docker", "compose", "-p", PROJECT, "down", "--remove-orphans", "--timeout", "20"],
-                       cwd=REPO, env=the_lab.env, capture_output=True, timeout=300)
+        subprocess.run(["docker", "compose", "-p", PROJECT, "--profile", "*", "down", "--remove-orphans",
+                        "--timeout", "20"], cwd=REPO, env=the_lab.env, capture_output=True, timeout=300)
+        subprocess.run(["docker", "image", "rm", f"{LAB_IMAGE}:gil", f"{LAB_IMAGE}:nogil"], capture_output=True,
+                       timeout=300)
+        subprocess.run(["docker", "image", "prune", "-f", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+                       capture_output=True, timeout=300)
         shutil.rmtree(results, ignore_errors=True)
 
 
@@ -195,7 +202,7 @@ def test_dockerfiles_differ_only_in_the_gil():
 def test_build(lab):
     proc = lab.compose("build", timeout=BUILD_TIMEOUT)
     for tag in ("gil", "nogil"):
-        image = f"gil-timeout-lab/lab:{tag}"
+        image = f"{LAB_IMAGE}:{tag}"
         inspect = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
                                  capture_output=True, text=True, timeout=60)
         assert inspect.returncode == 0, f"{image} missing after build: {proc.stderr[-2000:]}"
