@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import labtest
-from claims_helpers import DAEMONIC, FAILS, settled_live_tasks
+from claims_helpers import DAEMONIC, FAILS
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,8 @@ def test_max_tasks_per_child(claims_run):
     # solo ignores it: same process, children pile up
     solo = claims_run.records("gil-solo-mtpc1-process")
     assert len({r["pid"] for r in solo}) == 1
-    assert [settled_live_tasks(r) for r in solo] == list(range(1, len(solo) + 1))
+    # (running, or zombies once a short query finished on its own: nobody waits for them)
+    assert [r["settled"]["roles"]["task"] for r in solo] == list(range(1, len(solo) + 1))
     # prefork: the plain task cannot start the child at all
     for r in claims_run.records("gil-prefork-mtpc1-process"):
         assert (r["exception_type"], r["exception_message"]) == ("AssertionError", DAEMONIC)
