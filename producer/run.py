@@ -83,6 +83,20 @@ def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result) -> 
     }
 
 
+def _missing_record(cfg: ProducerConfig, queue: str, iteration: int, why: str) -> dict:
+    """The record of an iteration whose result never came back."""
+    return {
+        "run_id": cfg.run_id,
+        "iteration": iteration,
+        "queue": queue,
+        "worker": queue,
+        "strategy": _strategy_of(queue),
+        "outcome": "missing",
+        "exception_type": None,
+        "exception_message": why,
+    }
+
+
 def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
     """Wait for every result; whatever is not back by the deadline is reported as missing."""
     per_queue = {queue: sum(1 for q, _, _ in sent if q == queue) for queue in cfg.target_queues}
@@ -132,32 +146,11 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
             time.sleep(0.1)
     unsent = [(q, i) for q, i, r in sent if r is None]
     for queue, iteration, _ in pending:
-        out.missing.append(
-            {
-                "run_id": cfg.run_id,
-                "iteration": iteration,
-                "queue": queue,
-                "worker": queue,
-                "strategy": _strategy_of(queue),
-                "outcome": "missing",
-                "exception_type": None,
-                "exception_message": f"no result within {budget:.0f}s (is a worker consuming '{queue}'?)",
-            }
-        )
+        why = f"no result within {budget:.0f}s (is a worker consuming '{queue}'?)"
+        out.missing.append(_missing_record(cfg, queue, iteration, why))
         say(f"[producer] {queue}: iter={iteration} missing after {budget:.0f}s", file=sys.stderr)
     for queue, iteration in unsent:
-        out.missing.append(
-            {
-                "run_id": cfg.run_id,
-                "iteration": iteration,
-                "queue": queue,
-                "worker": queue,
-                "strategy": _strategy_of(queue),
-                "outcome": "missing",
-                "exception_type": None,
-                "exception_message": "not sent: the broker was lost while enqueuing",
-            }
-        )
+        out.missing.append(_missing_record(cfg, queue, iteration, "not sent: the broker was lost while enqueuing"))
         say(f"[producer] {queue}: iter={iteration} missing (never sent)", file=sys.stderr)
     return out
 
