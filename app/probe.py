@@ -184,6 +184,27 @@ def _thread_ns(pid: int, tid: str) -> int | None:
         return None
 
 
+def runnable(pid: int, exclude_tids: frozenset[int] = frozenset()) -> bool:
+    """Whether a thread of `pid` (other than `exclude_tids`) is running or waiting for a CPU.
+
+    On a busy machine a process that wants the CPU may get little of it in 10 ms: its state,
+    not only what it burned, says that it still has work."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        if int(tid) in exclude_tids:
+            continue
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "R":
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
 def cpu_ns(pid: int, exclude_tids: frozenset[int] = frozenset()) -> int | None:
     """CPU nanoseconds of every thread of `pid` except `exclude_tids`; None when it is gone."""
     try:
@@ -225,7 +246,8 @@ class CpuWatch:
     """Sample the worker's other threads and the leftover task processes until a deadline.
 
     Started right after the timed-out call returned (`returned`, time.monotonic()). An interval
-    counts as busy when the sources burned more than `busy_fraction` of one core during it.
+    counts as busy when the sources burned more than `busy_fraction` of one core during it, or
+    when one of their threads is runnable at its end (wants a CPU it did not get).
     """
 
     def __init__(self, task_pids, returned: float, *, root: int | None = None, exclude_tid: int | None = None,
@@ -268,7 +290,8 @@ class CpuWatch:
         self.worker_ns += burned_worker
         self.tasks_ns += burned_tasks
         span = max(at - self._last_at, 1e-6)
-        self.busy_now = (burned_worker + burned_tasks) > self.busy_fraction * span * 1e9
+        self.busy_now = (burned_worker + burned_tasks) > self.busy_fraction * span * 1e9 or any(
+            runnable(pid) for pid in self.task_pids) or runnable(self.root, self.exclude)
         if self.busy_now:
             self.last_busy = at
         # a process that vanished keeps its last value, so it stops counting instead of going negative

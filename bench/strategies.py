@@ -357,16 +357,20 @@ def run_child(build: str, python: str, args, argv: list[str]) -> dict:
     return data
 
 
-def _ratio(value, base) -> str:
+def _ratio(value, base, floor: float = 0.0) -> str:
+    """value / base; `base 0` when the baseline is (at or below `floor`, i.e. about) zero."""
     if value is None or base is None:
         return "-"
-    if base == 0:
-        return "=" if value == 0 else "inf"
+    if base <= floor:
+        return "=" if value == base else "base~0" if floor else "base 0"
     return f"{value / base:.2f}x"
 
 
+BASELINE = {"name": ""}  # --baseline; empty: process with the build's default start method
+
+
 def baseline_name(build: dict) -> str:
-    return f"process@{build['default_start_method']}"
+    return BASELINE["name"] or f"process@{build['default_start_method']}"
 
 
 def table(result: dict) -> str:
@@ -385,7 +389,7 @@ def table(result: dict) -> str:
                 build, name,
                 f"{_f(over['p50'])} ms ({_ratio(over['p50'], bo.get('p50'))})",
                 f"{_f(over['p99'])} ms ({_ratio(over['p99'], bo.get('p99'))})",
-                f"{v['cpu_after_per_timeout_ms']:.1f} ms ({_ratio(v['cpu_after_s'], base.get('cpu_after_s'))})",
+                f"{v['cpu_after_per_timeout_ms']:.1f} ms ({_ratio(v['cpu_after_s'], base.get('cpu_after_s'), 0.01)})",
                 f"{_f(ov['overhead_ms'], 2)} ms ({_ratio(ov['overhead_ms'], bov.get('overhead_ms'))})",
                 vs,
                 f"{v['left']['tasks']} ({v['left']['running']}/{v['left']['zombies']}) "
@@ -451,6 +455,8 @@ def parse_args(argv):
                    help="SIGTERM handler of the child: Celery's worker handler (default) or Python's default")
     p.add_argument("--python", action="append", default=[], metavar="BUILD=PATH",
                    help="interpreter per build (gil, nogil); default: this interpreter for its own build")
+    p.add_argument("--baseline", default="",
+                   help="variant the ratios divide by (default: process@<the build's default start method>)")
     p.add_argument("--json", default="", help="write the results here (default results/bench/strategies-<time>.json)")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     p.add_argument("--sampler", type=int, default=0, help=argparse.SUPPRESS)
@@ -482,6 +488,7 @@ def main(argv=None) -> int:
 
     import sysconfig
 
+    BASELINE["name"] = args.baseline
     pythons = {}
     for item in args.python:
         build, sep, path = item.partition("=")
@@ -511,7 +518,7 @@ def main(argv=None) -> int:
     path = Path(args.json) if args.json else REPO / "results" / "bench" / time.strftime("strategies-%Y%m%d-%H%M%S.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nbaseline for the ratios: process with the build's default start method; "
+    print(f"\nbaseline for the ratios: {args.baseline or 'process with the build default start method'}; "
           f"{result['seconds']:.0f}s; JSON: {path}")
     return 0
 

@@ -47,6 +47,15 @@ def _label(queue: str, recs: list[dict]) -> str:
     return f"{strategy}{' @' + start if uses_start and start else ''} ({build})"
 
 
+def _order(queue: str, recs: list[dict]) -> tuple:
+    """Strategy by strategy (defaults.STRATEGIES order), then start method, then build."""
+    measured = _measured(recs)
+    first = measured[0] if measured else recs[0]
+    strategy = first.get("strategy") or summary.strategy_of(first)
+    build = first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?")
+    return STRATEGY_ORDER.get(strategy, 99), first.get("start_method") or "", build, queue
+
+
 # --- the table ------------------------------------------------------------------------------------
 
 
@@ -61,15 +70,15 @@ def _ms_pair(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} / {max(values) * 1000:.0f}"
 
 
-def _delta(measured: list[dict], key: str, scale: float = 1.0) -> str:
-    """Growth of a worker resource from before iteration 1 to after the last iteration."""
+def _trend(measured: list[dict], key: str, scale: float = 1.0) -> str:
+    """A worker resource after iteration 1 -> after the last one: growth there is a leak; the
+    first iteration's own growth (DuckDB warming up in the worker) is not."""
     try:
-        first = measured[0]["resources_before"][key]
-        last = measured[-1]["resources_after"][key]
+        first = measured[0]["resources_after"][key] / scale
+        last = measured[-1]["resources_after"][key] / scale
     except (IndexError, KeyError, TypeError):
         return "-"
-    value = (last - first) / scale
-    return f"{value:+.0f}" if scale == 1.0 else f"{value:+.1f}"
+    return f"{first:.0f}->{last:.0f}"
 
 
 STRATEGY_ORDER = {name: i for i, name in enumerate(defaults.STRATEGIES)}
@@ -77,7 +86,7 @@ MATRIX_HEADERS = (
     "strategy", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
     "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU after deadline (s / iteration)",
     "quiet after deadline p50 / max (ms)", "children/zombies now, max", "settled, max", "leaked after last",
-    "still running after last", "worker RSS / fds / threads growth",
+    "still running after last", "worker RSS MB / fds / threads after iter 1 -> after last",
 )
 
 
@@ -120,7 +129,7 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
             f"{max(r['settled']['children'] for r in measured)}/{max(r['settled']['zombies'] for r in measured)}",
             str(len(last.get("leaked_task_pids") or [])) if measured else "-",
             str(running) if measured else "-",
-            f"{_delta(measured, 'rss_bytes', MB)} MB / {_delta(measured, 'open_fds')} / {_delta(measured, 'threads')}",
+            f"{_trend(measured, 'rss_bytes', MB)} / {_trend(measured, 'open_fds')} / {_trend(measured, 'threads')}",
         ]
         order = (STRATEGY_ORDER.get(strategy, 99), row[3], row[1], queue)
         rows.append((order, row))
@@ -149,16 +158,21 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         return "matplotlib is not installed (pip install -r requirements/report.txt)"
 
     by_queue = _by_queue(records)
-    shown = [q for q in queues if by_queue.get(q)]
+    shown = sorted((q for q in queues if by_queue.get(q)), key=lambda q: _order(q, by_queue[q]))
     if not shown:
         return "no records"
     labels = {q: _label(q, by_queue[q]) for q in shown}
-    cmap = plt.get_cmap("tab20" if len(shown) > 10 else "tab10")
-    colors = {q: cmap(i % cmap.N) for i, q in enumerate(shown)}
+    # colour = strategy (and start method), the same for both builds; marker / hatch = build
+    kinds = {q: labels[q].rsplit(" (", 1)[0] for q in shown}
+    builds = {q: labels[q].rsplit(" (", 1)[1].rstrip(")") for q in shown}
+    cmap = plt.get_cmap("tab10")
+    kind_color = {k: cmap(i % cmap.N) for i, k in enumerate(dict.fromkeys(kinds.values()))}
+    colors = {q: kind_color[kinds[q]] for q in shown}
+    markers = {q: "^" if builds[q] == "nogil" else "o" for q in shown}
 
     height = max(9.0, 5.0 + 0.32 * len(shown))
     fig = plt.figure(figsize=(17, height))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, max(1.0, len(shown) / 8)], hspace=0.35, wspace=0.45)
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, max(1.0, len(shown) / 8)], hspace=0.35, wspace=0.75)
     ax_children, ax_zombies = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_over, ax_cpu = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
 
@@ -169,8 +183,9 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
             continue
         its = [r["iteration"] for r in recs]
         for ax, key in ((ax_children, "children"), (ax_zombies, "zombies")):
-            ax.plot(its, [r["immediate"][key] for r in recs], marker="o", color=colors[queue], lw=1.6)
-            ax.plot(its, [r["settled"][key] for r in recs], marker="x", ls="--", color=colors[queue], lw=1.2)
+            ax.plot(its, [r["immediate"][key] for r in recs], marker=markers[queue], color=colors[queue], lw=1.6)
+            ax.plot(its, [r["settled"][key] for r in recs], marker=markers[queue], ls="--", color=colors[queue],
+                    lw=1.0, mfc="none")
     ax_children.set(title="Descendant processes of each worker, per iteration", xlabel="iteration",
                     ylabel="processes (helpers + task processes)")
     ax_zombies.set(title="Zombies among them, per iteration", xlabel="iteration", ylabel="zombie processes")
@@ -193,27 +208,32 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         cpu.append(statistics.mean([r.get("cpu_after_deadline") or 0.0 for r in measured]) if measured else 0.0)
         busy.append(sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end")))
     bar_colors = [colors[q] for q in shown]
-    ax_over.barh(ys, over_p50, color=bar_colors, alpha=0.85)
+    hatches = ["//" if builds[q] == "nogil" else None for q in shown]
+    ax_over.barh(ys, over_p50, color=bar_colors, alpha=0.85, hatch=hatches, edgecolor="white")
     ax_over.errorbar(over_max, ys, fmt="|", color="black", ms=12, label="max")
-    ax_over.set(title="Overshoot: deadline -> control back (bar p50, | max)", xlabel="milliseconds")
-    ax_cpu.barh(ys, cpu, color=bar_colors, alpha=0.85)
+    ax_over.set(title="Overshoot: deadline -> control back (bar p50, | max)",
+                xlabel="milliseconds (linear to 10 ms, logarithmic above)")
+    ax_over.set_xscale("symlog", linthresh=10)
+    ax_cpu.barh(ys, cpu, color=bar_colors, alpha=0.85, hatch=hatches, edgecolor="white")
     ax_cpu.set(title="CPU burned after control came back, per iteration", xlabel="CPU seconds per iteration")
     top_over, top_cpu = max(over_max + [1.0]), max(cpu + [0.01])
     for y, p50, mx, c, b in zip(ys, over_p50, over_max, cpu, busy):
-        ax_over.text(max(p50, mx, 0) + top_over * 0.02, y, f"{p50:.0f} ms (max {mx:.0f})", va="center", fontsize=8)
+        ax_over.text(max(p50, mx, 0) * 1.15 + 1, y, f"{p50:.0f} ms (max {mx:.0f})", va="center", fontsize=8)
         note = f"{c:.3f} s" + (f"  still busy after {b} iteration(s)" if b else "")
         ax_cpu.text(c + top_cpu * 0.02, y, note, va="center", fontsize=8)
-    ax_over.set_xlim(min(0.0, min(over_p50 + [0.0]) * 1.2), top_over * 1.45)
+    ax_over.set_xlim(min(0.0, min(over_p50 + [0.0]) * 1.5), top_over * 12)
     ax_cpu.set_xlim(0, top_cpu * 1.6)
     for ax in (ax_over, ax_cpu):
         ax.set_yticks(ys, [labels[q] for q in shown], fontsize=9)
         ax.grid(alpha=0.3, axis="x")
         ax.axvline(0, color="grey", lw=0.8)
 
-    handles = [Line2D([], [], color=colors[q], marker="o", lw=1.6, label=labels[q]) for q in shown]
+    handles = [Line2D([], [], color=c, lw=4, label=k) for k, c in kind_color.items()]
+    handles += [Line2D([], [], color="grey", marker=m, ls="none", label=f"{b} build" + (" (bars hatched)" if b == "nogil" else ""))
+                for b, m in (("gil", "o"), ("nogil", "^")) if b in builds.values()]
     handles += [
-        Line2D([], [], color="black", marker="o", lw=1.6, label="right after the call"),
-        Line2D([], [], color="black", marker="x", ls="--", lw=1.2, label="settled (SETTLE_SECONDS later)"),
+        Line2D([], [], color="black", lw=1.6, label="right after the call"),
+        Line2D([], [], color="black", ls="--", lw=1.0, label="settled (SETTLE_SECONDS later)"),
     ]
     ax_zombies.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     run_id = next((r.get("run_id") for r in records if r.get("run_id")), "")
@@ -252,8 +272,9 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         "to the query itself raising, before the strategy closed its connection. CPU after deadline: what "
         "leftover task processes and the worker's other threads burned from control coming back until "
         "SETTLE_SECONDS later. Quiet after deadline: until nothing burned CPU for the query any more "
-        "(sampled every 10 ms); `still busy` when something still ran at the end of the window. "
-        "Growth: worker before iteration 1 to after the last one.",
+        "(sampled every 10 ms; a runnable process counts as busy); `still busy` when something still ran at "
+        "the end of the window. Worker resources: after iteration 1 -> after the last one (what grows there "
+        "grows per timeout).",
         "",
         "## Per queue",
         "",

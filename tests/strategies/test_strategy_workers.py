@@ -140,7 +140,9 @@ def test_prefork_soft_time_limit_is_caught_in_the_task(matrix):
     rs = by_queue["gil.prefork-time-limit"]
     _timeouts(rs)
     for r in rs:
-        assert r["exception_type"] in ("RuntimeError", "celery.exceptions.SoftTimeLimitExceeded"), r
+        # SIGUSR1's SoftTimeLimitExceeded: as such when it lands in Python code, as DuckDB's
+        # RuntimeError('Query interrupted') when it lands inside the query
+        assert r["exception_type"] in ("RuntimeError", "billiard.exceptions.SoftTimeLimitExceeded"), r
         assert abs(r["overshoot"]) < MAX_OVERSHOOT, r["overshoot"]
         assert r["settled"]["children"] == 0
     assert len({r["pid"] for r in rs}) == 1, "the pool process was replaced: the hard limit fired"
