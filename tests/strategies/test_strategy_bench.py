@@ -22,7 +22,9 @@ def _bench(python, *args, tmp_path, runner=None):
 
 def test_bench_on_this_interpreter(tmp_path):
     stdout, data = _bench(
-        sys.executable, "--timeouts=3", "--ok-calls=3", "--timeout=0.3", "--strategies=process,interrupt,deadline",
+        # --query-factor 30: the timed-out query would run ~9 s, so leftovers are still running at the end
+        sys.executable, "--timeouts=3", "--ok-calls=3", "--timeout=0.3", "--query-factor=30",
+        "--strategies=process,interrupt,deadline",
         "--start-methods=fork", tmp_path=tmp_path,
     )
     (build,) = data["builds"].values()
