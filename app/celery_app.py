@@ -59,6 +59,10 @@ def _wait_for_broker(**_):
 
 @signals.worker_ready.connect
 def _announce(**_):
+    # Measure the query's speed now, before the first task: sizing is not part of any iteration.
+    from .calibrate import cached
+
+    log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir).describe())
     facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
     log.warning(
         "worker=%s queue=%s strategy=%s cleanup=%d broker=%s %s",

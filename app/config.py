@@ -89,6 +89,9 @@ class WorkerConfig:
     cleanup_grace: float
     duckdb_threads: int
     broker: BrokerConfig
+    # CALIBRATION_DIR: a folder where the run's workers share the query's measured speed (one
+    # measurement per build; app/calibrate.py). Unset: each worker measures once for itself.
+    calibration_dir: str | None = None
 
     @property
     def cleans_up(self) -> bool:
@@ -121,4 +124,5 @@ class WorkerConfig:
             ),
             duckdb_threads=envparse.integer(env, "DUCKDB_THREADS", defaults.DUCKDB_THREADS, defaults.DUCKDB_THREADS_RANGE),
             broker=BrokerConfig.from_env(env),
+            calibration_dir=envparse.optional_writable_dir(env, "CALIBRATION_DIR"),
         )

@@ -16,10 +16,19 @@ FILESYSTEM_SCHEME = "filesystem://"
 # --- the workload ---------------------------------------------------------------------------
 ITERATIONS = 3
 ITERATIONS_RANGE = (1, 10_000)
-# Rows scanned by the DuckDB query. 1e9 rows take tens of seconds on one thread here, so a
-# timeout always fires long before the query would end on its own.
-DUCKDB_ROWS = 1_000_000_000
+# Rows scanned by the DuckDB query. `None` is DUCKDB_ROWS=auto: the worker measures the query's
+# speed on its own interpreter (app/calibrate.py) and scans as many rows as take QUERY_SECONDS.
+# An explicit count still wins (the article's commands pass 1e9).
+DUCKDB_ROWS = None
 DUCKDB_ROWS_RANGE = (1, 10**12)
+# How long the auto-sized query would run if nothing stopped it. `None` is QUERY_SECONDS=auto:
+# QUERY_TIMEOUTS x DUCKDB_TIMEOUT (10 s at the default 0.5 s), and at least QUERY_BEYOND_SETTLE
+# seconds past the worker's settle window, so that under `fork` (where a timed-out child keeps
+# running the query) the leftovers are still running at every snapshot of the run's iterations.
+QUERY_SECONDS = None
+QUERY_SECONDS_RANGE = (0.01, 86_400.0)
+QUERY_TIMEOUTS = 20
+QUERY_BEYOND_SETTLE = 2.0
 DUCKDB_TIMEOUT = 0.5  # seconds
 DUCKDB_TIMEOUT_RANGE = (0.01, 3600.0)
 DUCKDB_THREADS = 1

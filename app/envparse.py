@@ -30,12 +30,19 @@ def _raw(env: Mapping[str, str], name: str) -> str | None:
     return value.strip()
 
 
-def integer(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, int]) -> int:
+AUTO = "auto"
+
+
+def integer(env: Mapping[str, str], name: str, default: int | None, bounds: tuple[int, int], *,
+            auto: bool = False) -> int | None:
+    """An integer within `bounds`; with `auto`, the word `auto` is accepted too and gives None."""
     lo, hi = bounds
-    expected = f"an integer from {lo} to {hi}"
+    expected = f"an integer from {lo} to {hi}" + (f", or {AUTO}" if auto else "")
     raw = _raw(env, name)
     if raw is None:
         return default
+    if auto and raw.lower() == AUTO:
+        return None
     try:
         value = int(raw.replace("_", ""))
     except ValueError:
@@ -48,18 +55,22 @@ def integer(env: Mapping[str, str], name: str, default: int, bounds: tuple[int, 
 def number(
     env: Mapping[str, str],
     name: str,
-    default: float,
+    default: float | None,
     bounds: tuple[float, float],
     *,
     unit: str = "seconds",
     exclusive_low: bool = False,
-) -> float:
+    auto: bool = False,
+) -> float | None:
+    """A finite number within `bounds`; with `auto`, the word `auto` is accepted too and gives None."""
     lo, hi = bounds
     low_word = "greater than" if exclusive_low else "from"
-    expected = f"a number {low_word} {lo:g} to {hi:g} ({unit})"
+    expected = f"a number {low_word} {lo:g} to {hi:g} ({unit})" + (f", or {AUTO}" if auto else "")
     raw = _raw(env, name)
     if raw is None:
         return default
+    if auto and raw.lower() == AUTO:
+        return None
     try:
         value = float(raw)
     except ValueError:
@@ -143,6 +154,11 @@ def writable_dir(env: Mapping[str, str], name: str, default: str) -> str:
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(name, value, "a folder that is (or can be created as) a writable directory")
     return value
+
+
+def optional_writable_dir(env: Mapping[str, str], name: str) -> str | None:
+    """Like `writable_dir`, but unset means None."""
+    return None if _raw(env, name) is None else writable_dir(env, name, "")
 
 
 def existing_dir(env: Mapping[str, str], name: str) -> str | None:

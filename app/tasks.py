@@ -15,7 +15,7 @@ import time
 
 from celery.utils.log import get_task_logger
 
-from . import defaults, probe, strategies
+from . import calibrate, defaults, probe, strategies
 from .celery_app import CONFIG, RUNTIME, app
 from .cleanup import reap_tasks
 
@@ -28,11 +28,23 @@ def _check(name: str, value, lo, hi, kind):
 
 
 @app.task(name=defaults.TASK_NAME, bind=True, resultrepr_maxsize=160)  # keep "succeeded" log lines short
-def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | None = None) -> dict:
+def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: str | None = None,
+              query_seconds: float | None = None) -> dict:
+    """`rows=None` (DUCKDB_ROWS=auto): as many rows as this interpreter scans in the target time."""
     _check("iteration", iteration, 1, defaults.ITERATIONS_RANGE[1], int)
-    _check("rows", rows, *defaults.DUCKDB_ROWS_RANGE, int)
+    if rows is not None:
+        _check("rows", rows, *defaults.DUCKDB_ROWS_RANGE, int)
     _check("timeout", float(timeout), *defaults.DUCKDB_TIMEOUT_RANGE, float)
+    if query_seconds is not None:
+        _check("query_seconds", float(query_seconds), *defaults.QUERY_SECONDS_RANGE, float)
     timeout = float(timeout)
+
+    # Sizing the query (measured once per worker, before the first baseline: not part of any iteration)
+    calibration = calibrate.cached(CONFIG.duckdb_threads, CONFIG.calibration_dir)
+    target = calibrate.target_seconds(timeout, CONFIG.settle_seconds, query_seconds)
+    requested = "auto" if rows is None else rows
+    rows = calibration.rows_for(target) if rows is None else rows
+    expected = calibration.seconds_for(rows)
 
     before = probe.Resources.of()
     baseline = probe.snapshot()
@@ -92,6 +104,12 @@ def leak_demo(self, iteration: int, rows: int, timeout: float, run_id: str | Non
         "broker": CONFIG.broker.kind,
         "rows": rows,
         "timeout": timeout,
+        # how the query was sized: asked-for rows ("auto" or a count), the target duration of an
+        # auto-sized query, how long this worker expected `rows` to take, and its measured speed
+        "rows_requested": requested,
+        "query_seconds": round(target, 3) if requested == "auto" else None,
+        "expected_seconds": round(expected, 3),
+        "calibration": calibration.as_dict(),
         "duckdb_threads": CONFIG.duckdb_threads,
         "settle_seconds": CONFIG.settle_seconds,
         **outcome.as_dict(),

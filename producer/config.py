@@ -19,6 +19,7 @@ FLAGS = {
     "--iterations": "ITERATIONS",
     "--duckdb-rows": "DUCKDB_ROWS",
     "--duckdb-timeout": "DUCKDB_TIMEOUT",
+    "--query-seconds": "QUERY_SECONDS",
     "--target-queues": "TARGET_QUEUES",
     "--broker-url": "BROKER_URL",
     "--results-dir": "RESULTS_DIR",
@@ -45,8 +46,9 @@ def parser() -> argparse.ArgumentParser:
 @dataclass(frozen=True)
 class ProducerConfig:
     iterations: int
-    duckdb_rows: int
+    duckdb_rows: int | None  # None: auto, each worker sizes the query from its calibration
     duckdb_timeout: float
+    query_seconds: float | None  # None: auto (calibrate.target_seconds)
     target_queues: tuple[str, ...]
     results_dir: str
     run_id: str
@@ -62,9 +64,12 @@ class ProducerConfig:
         results_dir = envparse.writable_dir(env, "RESULTS_DIR", defaults.RESULTS_DIR)
         return cls(
             iterations=envparse.integer(env, "ITERATIONS", defaults.ITERATIONS, defaults.ITERATIONS_RANGE),
-            duckdb_rows=envparse.integer(env, "DUCKDB_ROWS", defaults.DUCKDB_ROWS, defaults.DUCKDB_ROWS_RANGE),
+            duckdb_rows=envparse.integer(env, "DUCKDB_ROWS", defaults.DUCKDB_ROWS, defaults.DUCKDB_ROWS_RANGE, auto=True),
             duckdb_timeout=envparse.number(
                 env, "DUCKDB_TIMEOUT", defaults.DUCKDB_TIMEOUT, defaults.DUCKDB_TIMEOUT_RANGE
+            ),
+            query_seconds=envparse.number(
+                env, "QUERY_SECONDS", defaults.QUERY_SECONDS, defaults.QUERY_SECONDS_RANGE, auto=True
             ),
             target_queues=envparse.choice_list(env, "TARGET_QUEUES", defaults.TARGET_QUEUES, defaults.KNOWN_QUEUES),
             results_dir=results_dir,
@@ -85,6 +90,13 @@ class ProducerConfig:
         args = parser().parse_args(argv)
         merged.update({k: v for k, v in vars(args).items() if v is not None})
         return cls.from_env(merged)
+
+    def workload(self) -> str:
+        """The query's size as asked for, for the producer's first line."""
+        if self.duckdb_rows is not None:
+            return f"rows={self.duckdb_rows}"
+        seconds = "auto" if self.query_seconds is None else f"{self.query_seconds:g}s"
+        return f"rows=auto (calibrated by each worker, QUERY_SECONDS={seconds})"
 
     def iteration_budget(self) -> float:
         """Seconds one iteration may take on a worker before it counts as late."""

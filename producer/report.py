@@ -237,10 +237,9 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     ]
     ax_zombies.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     run_id = next((r.get("run_id") for r in records if r.get("run_id")), "")
-    first = next((r for r in records if "timeout" in r), {})
-    fig.suptitle(f"Lab run {run_id}: DuckDB query timed out after {first.get('timeout', '?')} s, "
-                 f"{first.get('rows', '?'):,} rows" if isinstance(first.get("rows"), int) else f"Lab run {run_id}",
-                 fontsize=13)
+    first = next((r for r in records if "calibration" in r), None)
+    fig.suptitle(f"Lab run {run_id}: a DuckDB query of {first['expected_seconds']:.1f} s ({first['rows']:,} rows) "
+                 f"timed out after {first['timeout']:g} s" if first else f"Lab run {run_id}", fontsize=13)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
@@ -255,11 +254,11 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
 def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart: str | None) -> str:
     lines = [f"# Lab run {run_id}", ""]
     lines += [f"- {line}" for line in summary.header(records)]
-    first = next((r for r in records if "timeout" in r and "rows" in r), None)
+    first = next((r for r in records if "calibration" in r), None)
     if first:
         lines.append(
-            f"- workload: {first['rows']:,} rows, timeout {first['timeout']} s, "
-            f"DuckDB threads {first.get('duckdb_threads', '?')}, settle {first.get('settle_seconds', '?')} s"
+            f"- timeout {first['timeout']} s, DuckDB threads {first.get('duckdb_threads', '?')}, "
+            f"settle {first.get('settle_seconds', '?')} s"
         )
     lines += [
         "",

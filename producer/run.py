@@ -52,6 +52,7 @@ def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, obje
                         "rows": cfg.duckdb_rows,
                         "timeout": cfg.duckdb_timeout,
                         "run_id": cfg.run_id,
+                        "query_seconds": cfg.query_seconds,
                     },
                     queue=queue,
                     **options,
@@ -161,7 +162,7 @@ def run(cfg: ProducerConfig, say=print) -> Collected:
     sent = enqueue(celery, cfg, say=say)
     say(
         f"[producer] run {cfg.run_id}: sent {sum(r is not None for _, _, r in sent)} task(s) to {', '.join(cfg.target_queues)} "
-        f"(rows={cfg.duckdb_rows}, timeout={cfg.duckdb_timeout}s) via {cfg.broker.kind}"
+        f"({cfg.workload()}, timeout={cfg.duckdb_timeout}s) via {cfg.broker.kind}"
     )
     try:
         return collect(cfg, sent, say=say)

@@ -113,7 +113,8 @@ def table(summary_rows: list[dict], markdown: bool = False) -> str:
 
 
 def header(records: Iterable[dict]) -> list[str]:
-    """First lines of the summary: which interpreters the workers ran on."""
+    """First lines of the summary: which interpreters the workers ran on, and how each sized the query."""
+    records = list(records)
     seen = {}
     for r in records:
         if "python" in r:
@@ -125,6 +126,26 @@ def header(records: Iterable[dict]) -> list[str]:
         lines.append(
             f"interpreter: CPython {python}, {build} build, GIL {'on' if gil else 'off'} after importing duckdb, "
             f"start method {start} ({names})"
+        )
+    return lines + workload(records)
+
+
+def workload(records: Iterable[dict]) -> list[str]:
+    """How each queue's query was sized: the measured speed, the rows used, the expected duration."""
+    sizes: dict[tuple, list[str]] = {}
+    for r in records:
+        cal = r.get("calibration")
+        if not cal:
+            continue
+        key = (cal["python"], cal["build"], r["rows"], r["rows_requested"], r.get("query_seconds"),
+               r["expected_seconds"], round(cal["rows_per_second"], -6), r["timeout"])
+        sizes.setdefault(key, []).append(r["queue"])
+    lines = []
+    for (python, build, rows, requested, target, expected, rate, timeout), queues in sizes.items():
+        how = f"DUCKDB_ROWS=auto, QUERY_SECONDS={target:g}" if requested == "auto" else f"DUCKDB_ROWS={requested}"
+        lines.append(
+            f"workload: {rows:,} rows ({how}), expected {expected:.1f} s at {rate / 1e6:.0f}M rows/s measured on "
+            f"{python} {build} = {expected / timeout:.1f}x the {timeout:g} s timeout ({', '.join(sorted(set(queues)))})"
         )
     return lines
 
@@ -138,6 +159,9 @@ def notes(records: Iterable[dict]) -> list[str]:
     out = []
     for queue, recs in by_queue.items():
         recs.sort(key=lambda r: r["iteration"])
+        early = [r for r in recs if r.get("outcome") == "ok"]
+        if early:
+            out.append(_finished_early(queue, early, len(recs)))
         leaked = [len(r.get("leaked_task_pids") or []) for r in recs]
         running = sum(
             1 for p in recs[-1]["settled"]["processes"] if p["role"] == "task" and p["status"] != "zombie"
@@ -164,3 +188,16 @@ def notes(records: Iterable[dict]) -> list[str]:
                 f"{sum(c['killed'] for c in cleanups)}, remaining {max(c['remaining'] for c in cleanups)}"
             )
     return out
+
+
+def _finished_early(queue: str, early: list[dict], total: int) -> str:
+    """The premise failed: the query ended before its deadline, so nothing was timed out."""
+    r = early[0]
+    took = max(x.get("elapsed") or 0 for x in early)
+    why = (f"the query ({r['rows']:,} rows, expected {r['expected_seconds']:.2f} s at "
+           f"{r['calibration']['rows_per_second'] / 1e6:.0f}M rows/s) finished in {took:.2f} s, before the "
+           f"{r['timeout']:g} s deadline") if r.get("calibration") else "the query finished before its deadline"
+    fix = (" (DUCKDB_ROWS is set explicitly: unset it, or use DUCKDB_ROWS=auto, to size the query to the timeout)"
+           if r.get("rows_requested") not in (None, "auto") else "")
+    verb = "nothing timed out" if len(early) == total else f"{len(early)} of {total} iterations did not time out"
+    return f"{queue}: {verb}: {why}, so those iterations measure no leak{fix}"

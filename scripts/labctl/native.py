@@ -33,7 +33,7 @@ BROKERS = ("auto", "rabbitmq", "filesystem")
 # What `scripts/lab run|quick VARIABLE=value` accepts: a typo must not run with defaults unnoticed.
 # (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME are not here: each worker's queue sets them.)
 OVERRIDES = (
-    "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "TARGET_QUEUES", "BROKER_URL", "BROKER_CONNECT_SECONDS",
+    "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "QUERY_SECONDS", "TARGET_QUEUES", "BROKER_URL", "BROKER_CONNECT_SECONDS",
     "RESULT_BACKEND", "RESULTS_DIR", "RESULT_GRACE_SECONDS", "RUN_ID", "START_METHOD", "CLEANUP_CHILDREN",
     "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "LAB_BROKER", "LAB_CACHE", "PYTHON_VERSION",
     "WHEELHOUSE",
@@ -231,6 +231,7 @@ def run(plan: Plan, say=print) -> int:
         return p
 
     base = _base_env(plan, run_id)
+    base["CALIBRATION_DIR"] = str(work / "calibration")  # workers of one build share one measurement
     state.write(record)
     try:
         # broker
