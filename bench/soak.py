@@ -37,12 +37,13 @@ sys.path.insert(0, str(REPO))
 
 STRATEGIES = ("process", "process+cleanup", "interrupt", "deadline")  # baseline first, then the clean ones
 MEASURES = ("processes", "fds", "threads", "rss_mb")
-# Defaults sized so 1000 iterations of a strategy take a few minutes on 2 cores: the query runs
-# ~0.3-1 s when nobody stops it, the timeout fires well before, and a leaked task process of the
-# baseline is done within a few iterations instead of piling up for good.
+# Defaults sized so 1000 iterations of a strategy take a few minutes on 2 cores: the query would
+# run QUERY_SECONDS (10 timeouts) when nobody stops it, so every call is cut short, and a leaked
+# task process of the baseline is done within a few iterations instead of piling up for good.
+# The rows come from the query's measured speed on the children's interpreter (app/calibrate.py).
 ITERATIONS = 1000
-ROWS = 30_000_000
 TIMEOUT = 0.1
+QUERY_SECONDS = 1.0
 GRACE = 0.1
 WARMUP = 0.1
 
@@ -66,15 +67,17 @@ def child(args: argparse.Namespace) -> int:
         multiprocessing.set_start_method(args.start_method, force=True)
     if args.sigterm == "celery":
         _install_celery_sigterm()
-    from app import interpreter, probe, strategies
+    from app import calibrate, interpreter, probe, strategies
     from app.cleanup import reap_tasks
 
     runtime = interpreter.describe()
+    calibration = calibrate.cached(1)
+    rows = args.rows or calibration.rows_for(args.query_seconds)
     outcomes: dict[str, int] = {}
     samples = []
     start = time.monotonic()
     for i in range(1, args.iterations + 1):
-        outcome = strategies.run(args.strategy, args.rows, args.timeout, 1)
+        outcome = strategies.run(args.strategy, rows, args.timeout, 1)
         outcomes[outcome.outcome] = outcomes.get(outcome.outcome, 0) + 1
         if args.strategy == "process+cleanup" and outcome.outcome == "timeout":
             reap_tasks(grace=args.grace)
@@ -90,6 +93,8 @@ def child(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - start
     Path(args.out).write_text(
         json.dumps({"strategy": args.strategy, "runtime": runtime, "outcomes": outcomes, "seconds": elapsed,
+                    "rows": rows, "expected_seconds": round(calibration.seconds_for(rows), 3),
+                    "calibration": calibration.as_dict(),
                     "columns": ["iteration", "processes", "tasks", "zombies", "fds", "threads", "rss_bytes"],
                     "samples": samples})
     )
@@ -128,6 +133,9 @@ def summarise(data: dict, warmup: float = WARMUP) -> dict:
         "outcomes": data["outcomes"],
         "seconds_per_iteration": round(data["seconds"] / max(1, len(rows)), 4),
         "runtime": data["runtime"],
+        "rows": data["rows"],
+        "expected_seconds": data["expected_seconds"],
+        "calibration": data["calibration"],
         "max_zombies": max((r[cols.index("zombies")] for r in rows), default=0),
     }
     for name, ys in series.items():
@@ -144,7 +152,8 @@ def run_child(python: str, strategy: str, args: argparse.Namespace, env: dict, q
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         out = Path(tmp) / "samples.json"
         cmd = [python, str(Path(__file__).resolve()), "--child", "--strategy", strategy, "--out", str(out),
-               "--iterations", str(args.iterations), "--rows", str(args.rows), "--timeout", str(args.timeout),
+               "--iterations", str(args.iterations), "--rows", str(args.rows), "--query-seconds", str(args.query_seconds),
+               "--timeout", str(args.timeout),
                "--grace", str(args.grace), "--sigterm", args.sigterm, "--pause", str(args.pause)]
         if args.start_method:
             cmd += ["--start-method", args.start_method]
@@ -200,7 +209,10 @@ def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/soak.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--iterations", type=int, default=ITERATIONS)
     p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma list, default: %(default)s")
-    p.add_argument("--rows", type=int, default=ROWS, help="DuckDB rows per query (default %(default)s)")
+    p.add_argument("--rows", type=int, default=0,
+                   help="DuckDB rows per query (default 0: calibrated to --query-seconds on the children's interpreter)")
+    p.add_argument("--query-seconds", type=float, default=QUERY_SECONDS,
+                   help="how long the calibrated query would run if nobody stopped it (default %(default)s)")
     p.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds (default %(default)s)")
     p.add_argument("--grace", type=float, default=GRACE, help="cleanup grace, seconds (default %(default)s)")
     p.add_argument("--start-method", choices=("fork", "forkserver", "spawn"), default=None)
@@ -219,8 +231,10 @@ def parse(argv=None) -> argparse.Namespace:
         p.error(f"--timeout {args.timeout}: expected seconds from 0.01 to 60")
     if not 0 <= args.grace <= 60 or not 0 <= args.pause <= 60:
         p.error("--grace/--pause: expected seconds from 0 to 60")
-    if args.rows < 1:
-        p.error(f"--rows {args.rows}: expected a positive integer")
+    if args.rows < 0:
+        p.error(f"--rows {args.rows}: expected a positive integer, or 0 for calibrated")
+    if not 0.01 <= args.query_seconds <= 3600:
+        p.error(f"--query-seconds {args.query_seconds}: expected seconds from 0.01 to 3600")
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     allowed = ("process", "process+cleanup", "signals", "interrupt", "deadline")
     bad = [s for s in names if s not in allowed]
@@ -237,7 +251,8 @@ def main(argv=None) -> int:
     env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
     python, env = resolve_python(args.python, env)
     command = "python3 bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(f"soak: {args.iterations} iterations per strategy, rows={args.rows}, timeout={args.timeout}s, "
+    rows = args.rows or f"calibrated to a {args.query_seconds:g} s query"
+    print(f"soak: {args.iterations} iterations per strategy, rows={rows}, timeout={args.timeout}s, "
           f"cleanup grace={args.grace}s, SIGTERM handler: {args.sigterm}, children on {python}", flush=True)
     results = []
     for strategy in args.strategy_list:
@@ -251,6 +266,10 @@ def main(argv=None) -> int:
     print()
     print(f"CPython {rt.get('python')} {rt.get('build')} build, start method {rt.get('start_method')}, "
           f"duckdb {rt.get('duckdb')}, host {platform.node()} ({os.cpu_count()} CPUs)")
+    for r in results:
+        cal = r["calibration"]
+        print(f"{r['strategy']}: {r['rows']:,} rows, expected {r['expected_seconds']:.2f} s at "
+              f"{cal['rows_per_second'] / 1e6:.0f}M rows/s ({cal['source']})")
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps({"command": command, "args": {k: v for k, v in vars(args).items()

@@ -34,7 +34,7 @@ def test_quick_on_a_given_broker_leaves_no_process_file_or_message(rabbitmq, tmp
     vhost = reltest.VHost(rabbitmq, run)
     (tmp_path / "tmp").mkdir()
     env = labtest.base_env(tmp_path, BROKER_URL=vhost.url, RUN_ID=run, ITERATIONS="1", TMPDIR=str(tmp_path / "tmp"),
-                           DUCKDB_ROWS="300000000", DUCKDB_TIMEOUT="0.2")
+                           DUCKDB_TIMEOUT="0.2")
 
     done = labtest.lab("quick", env=env, timeout=300)
 
@@ -54,7 +54,7 @@ def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path):
     run = reltest.run_id("rel-crash")
     (tmp_path / "tmp").mkdir()
     env = labtest.base_env(tmp_path, RUN_ID=run, ITERATIONS="3", TMPDIR=str(tmp_path / "tmp"), LAB_BROKER="rabbitmq",
-                           DUCKDB_ROWS="100000000000", DUCKDB_TIMEOUT="0.3", SETTLE_SECONDS="1")
+                           QUERY_SECONDS="600", DUCKDB_TIMEOUT="0.3", SETTLE_SECONDS="1")
     log = open(tmp_path / "lab.log", "w")
     lab = subprocess.Popen([str(reltest.REPO / "scripts" / "lab"), "quick"], env=env, cwd=reltest.REPO, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)

@@ -16,8 +16,8 @@ import pytest
 import labtest  # also puts the repo on sys.path
 from app import probe, strategies
 
-ROWS = 10**9  # ~10 s or more of work here: every call below must be cut short by its strategy
 TIMEOUT = 0.2
+QUERY_SECONDS = 50 * TIMEOUT  # calibrated on this interpreter: every call below must be cut short
 MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
 MAX_OVERHEAD = labtest.threshold("LAB_TEST_MAX_OVERHEAD", 0.005)
 
@@ -37,7 +37,7 @@ def test_in_process_strategy_stops_the_query_and_leaves_nothing(strategy, except
     # other tests of this session may have left helpers (a forkserver, a resource tracker)
     pids_before = {p.pid for p in probe.snapshot().processes}
 
-    outcome = strategies.run(strategy, ROWS, TIMEOUT)
+    outcome = strategies.run(strategy, labtest.rows_for(QUERY_SECONDS), TIMEOUT)
 
     assert outcome.outcome == "timeout", outcome
     assert outcome.exception_type == exception_type, outcome
@@ -50,10 +50,10 @@ def test_in_process_strategy_stops_the_query_and_leaves_nothing(strategy, except
 
 
 def test_interrupt_reuses_one_watchdog_thread():
-    strategies.run("interrupt", ROWS, 0.05)
+    strategies.run("interrupt", labtest.rows_for(QUERY_SECONDS), 0.05)
     before = {t.ident for t in threading.enumerate()}
     for _ in range(5):
-        assert strategies.run("interrupt", ROWS, 0.05).outcome == "timeout"
+        assert strategies.run("interrupt", labtest.rows_for(QUERY_SECONDS), 0.05).outcome == "timeout"
     assert {t.ident for t in threading.enumerate()} == before
 
 
@@ -84,7 +84,7 @@ def test_process_strategy_reports_timeout_decorator_error_and_a_task_process():
     ctx_before = multiprocessing.get_start_method(allow_none=True)
     multiprocessing.set_start_method("fork", force=True)
     try:
-        outcome = strategies.run("process", ROWS, TIMEOUT)
+        outcome = strategies.run("process", labtest.rows_for(QUERY_SECONDS), TIMEOUT)
     finally:
         multiprocessing.set_start_method(ctx_before, force=True)
     assert outcome.outcome == "timeout"
