@@ -150,16 +150,12 @@ class Child:
         self.reap(grace=self.args.cleanup_grace)
 
     def calibrate(self) -> int:
-        if self.args.rows:
-            return self.args.rows
-        probe_rows = 5_000_000
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            self.strategies.plain(probe_rows)
-            times.append(time.perf_counter() - t)
-        rate = probe_rows / max(statistics.median(times), 1e-3)
-        return int(min(10**10, max(10**6, rate * self.args.timeout * self.args.query_factor)))
+        """Rows of the timed-out query: --rows, else --query-factor timeouts at the query's speed
+        measured on this interpreter (app/calibrate.py, as the lab's workers do)."""
+        from app import calibrate
+
+        self.calibration = calibrate.cached(1)
+        return self.args.rows or self.calibration.rows_for(self.args.timeout * self.args.query_factor)
 
     def overhead(self) -> dict:
         """Interleaved pairs (plain, strategy) with a query that finishes in time.
@@ -283,7 +279,8 @@ class Child:
         rows = self.calibrate()
         say = lambda msg: print(f"[bench {self.runtime['build']}] {msg}", file=sys.stderr, flush=True)  # noqa: E731
         say(f"CPython {self.runtime['python']}, GIL {'on' if self.runtime['gil_enabled'] else 'off'}, "
-            f"default start method {self.default_start}; timed-out query: {rows:,} rows")
+            f"default start method {self.default_start}; timed-out query: {rows:,} rows, expected "
+            f"{self.calibration.seconds_for(rows):.2f} s at {self.calibration.rows_per_second / 1e6:.0f}M rows/s")
         say(f"per-call overhead: {a.ok_calls} pairs x {len(self.variants)} strategies ...")
         overhead = self.overhead()
         results = {}
@@ -297,6 +294,8 @@ class Child:
             "default_start_method": self.default_start,
             "sigterm": sigterm,
             "rows": rows,
+            "expected_seconds": round(self.calibration.seconds_for(rows), 3),
+            "calibration": self.calibration.as_dict(),
             "plain_call_ms": overhead["_plain_ms"],
             "variants": results,
         }
