@@ -688,9 +688,21 @@ def reverify_venv(version: str, flavour: str, env: Mapping[str, str]) -> dict:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, exit 2
-        self.exit(2, f"{PROG}: {message.splitlines()[0] if message else 'bad option'} "
-                     f"(see {PROG} --help)\n")
+    def error(self, message: str) -> None:  # one clear line naming the option and what is accepted, exit 2
+        line = message.strip().splitlines()[0] if message.strip() else "bad option"
+        accepted = ", ".join("/".join(a.option_strings) + (f" {a.metavar}" if a.metavar else "")
+                             for a in self._actions if a.option_strings)
+        unknown = re.match(r"unrecognized arguments: (.*)", line)
+        bare = re.match(r"argument (\S+): expected one argument", line)
+        if unknown:
+            words = unknown.group(1).split()
+            word = next((w for w in words if w.startswith("-")), words[0] if words else "?")
+            line = (f"unknown option {word.partition('=')[0]}" if word.startswith("-")
+                    else f"unexpected argument {word!r}") + f": expected {accepted}"
+        elif bare:
+            action = next((a for a in self._actions if bare.group(1) in a.option_strings), None)
+            line = f"{bare.group(1)} needs a value" + (f": {action.metavar}" if action and action.metavar else "")
+        self.exit(2, f"{self.prog.removeprefix('scripts/')}: {line} (see {self.prog} --help)\n")
 
 
 def _version(text: str) -> str:
@@ -712,9 +724,10 @@ def _jobs(text: str) -> int:
     return n
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The options of scripts/build-python (`prog`: how the usage names it, e.g. `scripts/lab setup`)."""
     p = _Parser(
-        prog=PROG,
+        prog=prog,
         description="Build CPython twice (gil and free-threaded nogil) into the lab cache and "
                     "create a venv with the lab requirements on each. Cached results are reused.",
         epilog="Environment: PYTHON_SOURCE (tarball path or http(s) URL; default python.org), "
@@ -722,24 +735,24 @@ def make_parser() -> argparse.ArgumentParser:
                "WHEELHOUSE (extra --find-links dir, e.g. with a cp314t duckdb wheel), "
                "CONFIGURE_OPTS (extra ./configure flags), LAB_CACHE (cache dir).",
     )
-    p.add_argument("--version", type=_version, default=DEFAULT_PYTHON_VERSION,
+    p.add_argument("--version", type=_version, default=DEFAULT_PYTHON_VERSION, metavar="X.Y.Z",
                    help=f"CPython version X.Y.Z (default {DEFAULT_PYTHON_VERSION})")
-    p.add_argument("--flavour", choices=(*FLAVOURS, "both"), default="both",
-                   help="which interpreter(s) (default both)")
-    p.add_argument("--jobs", type=_jobs, default=None, help="make -j N, 1..256 (default: nproc)")
+    p.add_argument("--flavour", choices=(*FLAVOURS, "both", "all"), default="both", metavar="|".join((*FLAVOURS, "both")),
+                   help="which interpreter(s): gil, nogil, or both (also: all); default both")
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N", help="make -j N, 1..256 (default: nproc)")
     p.add_argument("--force", action="store_true", help="rebuild interpreter(s) and venv(s)")
     p.add_argument("--print-paths", action="store_true",
                    help="print a JSON object {flavour: {python, venv_python, ...}} and exit")
     return p
 
 
-def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None, prog: str = PROG) -> int:
     env = dict(os.environ if env is None else env)
     try:
-        args = make_parser().parse_args(argv)
+        args = make_parser(prog).parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    flavours = list(FLAVOURS) if args.flavour == "both" else [args.flavour]
+    flavours = list(FLAVOURS) if args.flavour in ("both", "all") else [args.flavour]
     version = args.version
     if args.print_paths:
         print(json.dumps(print_paths(version, flavours, env), indent=2, sort_keys=True))

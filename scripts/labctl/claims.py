@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -30,7 +30,7 @@ from . import claims_report, native, paths, procs, rabbit
 from .native import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import defaults, envparse  # noqa: E402  (stdlib-only)
+from app import calibrate, defaults, envparse  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
 
 RESULT_PREFIX = "CLAIMS-RESULT "
@@ -39,10 +39,32 @@ INTERPRETERS = ("host", "gil", "nogil")  # this machine's python3, CPython 3.14 
 START_METHODS = ("fork", "forkserver")
 JOB_MARKER = "CLAIMS_JOB"
 
+# Sizing (DUCKDB_ROWS=auto): every job measures the query's speed on its own interpreter
+# (app/calibrate.py) and scans as many rows as take a target duration. The Celery workers use
+# the lab's target (calibrate.target_seconds: 20x the timeout, at least 2 s past the settle
+# window), so under fork the leftovers still run at the last snapshot. The thread-stop
+# experiment runs its query twice to the end, so it aims shorter: THREAD_STOP_TIMEOUTS x the
+# deadline, enough that an exception landing at the deadline would show as a small share of the
+# query's CPU. The GIL-holding builtin runs SPIN_SECONDS at its own measured rate.
+THREAD_STOP_TIMEOUTS = 8
+SPIN_SECONDS = 1.5
+# A measurement whose premise failed (the query ended before its deadline) runs once more with
+# this many times the rows; if it still ends early, the report says "premise failed".
+PREMISE_RERUN_FACTOR = 4
+# Budget for a query that runs to its end, when the host cannot know the speed (explicit rows):
+# a machine this slow is ~7x slower than ours.
+SLOW_ROWS_PER_SECOND = 5e7
+
+
+def thread_stop_seconds(deadline: float) -> float:
+    """How long the thread-stop experiment's query should run: 8 deadlines, at least 1.5 s past one."""
+    return max(THREAD_STOP_TIMEOUTS * deadline, deadline + 1.5)
+
 # What `VARIABLE=value` words the command accepts (also its --help).
 VARIABLES = {
     "ITERATIONS": "an integer from 1 to 20 (Celery iterations per worker; default 3, --quick 2)",
-    "DUCKDB_ROWS": "an integer from 10000000 to 100000000000 (rows the timed-out query scans; default 300000000)",
+    "DUCKDB_ROWS": "auto, or an integer from 10000000 to 100000000000 (rows the timed-out query scans; default auto: "
+                   "sized on each interpreter from the query's measured speed)",
     "DUCKDB_TIMEOUT": "a number from 0.05 to 10 (seconds; default 0.5)",
     "SETTLE_SECONDS": "a number from 0 to 10 (seconds between the two snapshots; default 0.5)",
     "CLAIMS_PARALLEL": "an integer from 1 to 4 (jobs at a time; default 2)",
@@ -64,7 +86,7 @@ class Settings:
     quick: bool
     claims: tuple[int, ...]
     iterations: int
-    rows: int
+    rows: int | None  # None: DUCKDB_ROWS=auto, each job sizes its query from its interpreter's calibration
     timeout: float
     settle: float
     parallel: int
@@ -88,7 +110,7 @@ class Settings:
         return " ".join(words)
 
 
-USAGE = """usage: scripts/lab claims [--quick] [--claims N[,N...]] [VARIABLE=value ...]
+USAGE = """usage: scripts/lab claims [-h] [--quick] [--claims N[,N...]|all] [VARIABLE=value ...]
 
 Measure the article's claims (1-8) on this machine and write results/<run>/claims.md and
 claims.json. A full run takes a few minutes; --quick (fewer iterations and configurations,
@@ -102,25 +124,17 @@ also read from the environment; the others only from the command line):
 
 def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Validate everything before anything starts: bad input is one line and exit 2."""
-    quick = False
-    claims: tuple[int, ...] = CLAIMS
+    from .cli import Parser
+
+    parser = Parser(prog="scripts/lab claims", error_type=UsageError, help_text=USAGE)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--claims", metavar="N[,N...]|all", expects="all, or a comma-separated list of claim numbers 1 to 8")
+    parser.add_argument("words", nargs="*", metavar="VARIABLE=value")
+    ns = parser.parse_intermixed_args(list(args))  # -h/--help: prints USAGE, SystemExit(0)
+    quick = ns.quick
+    claims: tuple[int, ...] = CLAIMS if ns.claims is None else _claim_list(ns.claims)
     overrides: dict[str, str] = {}
-    words = list(args)
-    while words:
-        arg = words.pop(0)
-        if arg == "--quick":
-            quick = True
-            continue
-        if arg.startswith("--claims"):
-            _, sep, value = arg.partition("=")
-            if not sep:
-                if not words:
-                    raise UsageError("--claims needs a value: a comma-separated list of claim numbers 1 to 8")
-                value = words.pop(0)
-            claims = _claim_list(value)
-            continue
-        if arg.startswith("-"):
-            raise UsageError(f"unknown option {arg}: expected --quick or --claims N[,N...] (1 to 8)")
+    for arg in ns.words:
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise UsageError(f"{arg!r}: expected VARIABLE=value, VARIABLE one of {', '.join(VARIABLES)}")
@@ -131,7 +145,7 @@ def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
               if k in ("LAB_BROKER", "BROKER_URL", "RESULTS_DIR", "PYTHON_VERSION", "LAB_CACHE", "CLAIMS_PYTHONS")}
     merged.update(overrides)
     iterations = envparse.integer(merged, "ITERATIONS", 2 if quick else 3, (1, 20))
-    rows = envparse.integer(merged, "DUCKDB_ROWS", 300_000_000, (10_000_000, 100_000_000_000))
+    rows = envparse.integer(merged, "DUCKDB_ROWS", None, (10_000_000, 100_000_000_000), auto=True)  # None: auto
     timeout = envparse.number(merged, "DUCKDB_TIMEOUT", 0.5, (0.05, 10.0))
     settle = envparse.number(merged, "SETTLE_SECONDS", 0.5, (0.0, 10.0))
     parallel = envparse.integer(merged, "CLAIMS_PARALLEL", 2, (1, 4))
@@ -168,7 +182,9 @@ def _python_list(value: str) -> dict:
 
 
 def _claim_list(value: str) -> tuple[int, ...]:
-    expected = "a comma-separated list of claim numbers 1 to 8, each at most once"
+    if value.strip() == "all":
+        return CLAIMS
+    expected = "all, or a comma-separated list of claim numbers 1 to 8, each at most once"
     items = [item.strip() for item in value.split(",")]
     if not items or not all(item.isdigit() and int(item) in CLAIMS for item in items) or len(set(items)) != len(items):
         raise UsageError(f"--claims {value!r}: expected {expected}")
@@ -205,6 +221,7 @@ class Worker:
     time_limits: bool = False  # send soft_time_limit / time_limit with each task
     gil_off: bool = True  # nogil only: PYTHON_GIL=0 (the lab's nogil workers run like this)
     iterations: int | None = None  # None: the run's ITERATIONS
+    rows: int | None = None  # None: the run's DUCKDB_ROWS (auto or a count); set by a premise re-run
 
     @property
     def queue(self) -> str:
@@ -246,8 +263,10 @@ def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
     if 5 in want:
         for interp in [i for i in INTERPRETERS if have[i]]:
             env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
+            # rows None: sized in that interpreter from its calibration to THREAD_STOP_TIMEOUTS x the deadline
             add(Plain(f"thread-stop-{interp}", interp, "thread-stop",
-                      {"rows": max(10_000_000, s.rows // 2), "deadline": s.timeout, "spin_seconds": 1.5}, env))
+                      {"rows": s.rows, "seconds": thread_stop_seconds(s.timeout), "deadline": s.timeout,
+                       "spin_seconds": SPIN_SECONDS}, env))
     if 6 in want:
         # the prefork pool next to the solo pool (the claim-1 workers) on the same interpreter
         pairs = [(i, m) for i in builds for m in methods] if not s.quick else \
@@ -484,19 +503,23 @@ def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
     argv = [python, "-m", "celery", "-A", job.app_module, "worker", *pool, "-Q", job.queue,
             "-n", f"{job.id}@{run.hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
     iterations = job.iterations or s.iterations
+    rows = job.rows if job.rows is not None else s.rows  # None: the worker sizes it (DUCKDB_ROWS=auto)
     options = {}
     if job.time_limits:
         options = {"soft_time_limit": s.timeout, "time_limit": s.timeout + defaults.CLEANUP_GRACE_SECONDS}
     budget = iterations * (s.timeout + s.settle + 2 * defaults.CLEANUP_GRACE_SECONDS + 8.0) + 20.0
     if job.strategy == "prefork-time-limit" and job.pool == "solo":
-        budget += iterations * (s.rows / 5e7 + 10)  # the limits are ignored: the query runs to its end
+        # the limits are ignored: the query runs to its end (the auto target, 3x for a loaded machine)
+        query = (3 * calibrate.target_seconds(s.timeout, s.settle) if rows is None
+                 else rows / SLOW_ROWS_PER_SECOND)
+        budget += iterations * (query + 10)
     worker = run.spawn(job.id, f"worker-{job.id}", argv, env)
     start = time.monotonic()
-    out: dict = {"worker_pid": worker.pid}
+    out: dict = {"worker_pid": worker.pid, "time_limits": options or None}
     try:
         procs.wait_for_line(worker, [" ready."], timeout=native.READY_SECONDS)
         out["ready_after"] = round(time.monotonic() - start, 1)
-        params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": s.rows,
+        params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
                   "timeout": s.timeout, "run_id": s.run_id, "options": options, "wait": budget}
         sender = run.spawn(job.id, f"send-{job.id}", [python, "-m", "app.experiments", "send", json.dumps(params)],
                            {"BROKER_URL": broker_url})
@@ -559,17 +582,35 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
         say(f"[claims] {len(jobs)} job(s), {s.parallel} at a time: "
             + ", ".join(sorted(pythons)) + (f" (missing: {', '.join(missing)})" if missing else ""))
 
+        def attempt(job):
+            return run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+
         def one(job):
             t = time.monotonic()
-            data = run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+            data = attempt(job)
             if data.get("error"):  # once more, and say so: a shared machine can disturb a run
                 say(f"[claims] {job.id}: {data['error'].splitlines()[0][:160]}; running it again")
                 first = data["error"]
-                data = run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+                data = attempt(job)
                 data["first_attempt_error"] = first
-            data["job"] = {"kind": type(job).__name__.lower(), **asdict(job)}
+            data["job"] = _spec(job)
+            premise = None if data.get("error") else claims_report.premise_failure(data)
+            if premise:  # the query ended before its deadline: once more, larger
+                bigger = _larger(job, data)
+                say(f"[claims] {job.id}: premise failed: {premise}; running it again with "
+                    f"{PREMISE_RERUN_FACTOR}x the rows")
+                first = {"reason": premise, "sizing": claims_report.job_sizing(data),
+                         "outcomes": [r.get("outcome") for r in data.get("records") or []] or None}
+                data = attempt(bigger)
+                data["job"] = _spec(bigger)
+                data["premise_rerun"] = first
+                if not data.get("error") and (still := claims_report.premise_failure(data)):
+                    data["premise_failed"] = still
+                    say(f"[claims] {job.id}: premise failed again: {still}")
+            data["sizing"] = claims_report.job_sizing(data)
             status = "error: " + data["error"].splitlines()[0][:120] if data.get("error") else "done"
-            say(f"[claims] {job.id}: {status} ({time.monotonic() - t:.0f}s)")
+            say(f"[claims] {job.id}: {status} ({time.monotonic() - t:.0f}s)"
+                + (f"; {claims_report.describe_sizing(data['sizing'])}" if data.get("sizing") else ""))
             return job.id, data
 
         # The Celery workers first (the longer jobs), so the pool drains evenly.
@@ -586,10 +627,14 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
             say(f"[claims] stopped {len(left)} leftover process(es) of run {s.run_id}")
     versions = _versions(results)
     return {
+        "plan": {job.id: _spec(job) for job in jobs},  # what should have run: a missing record shows
         "run_id": s.run_id,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "kernel": platform.release()},
-        "settings": {"quick": s.quick, "claims": list(s.claims), "ITERATIONS": s.iterations, "DUCKDB_ROWS": s.rows,
+        "settings": {"quick": s.quick, "claims": list(s.claims), "ITERATIONS": s.iterations,
+                     "DUCKDB_ROWS": "auto" if s.rows is None else s.rows,
+                     "QUERY_SECONDS": round(calibrate.target_seconds(s.timeout, s.settle), 3) if s.rows is None else None,
+                     "THREAD_STOP_SECONDS": thread_stop_seconds(s.timeout) if s.rows is None else None,
                      "DUCKDB_TIMEOUT": s.timeout, "SETTLE_SECONDS": s.settle, "CLAIMS_PARALLEL": s.parallel,
                      "overrides": s.overrides},
         "broker": broker_desc,
@@ -597,6 +642,20 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
         "seconds": round(time.monotonic() - started_at, 1),
         "jobs": results,
     }
+
+
+def _spec(job: Plain | Worker) -> dict:
+    return {"kind": type(job).__name__.lower(), **asdict(job)}
+
+
+def _larger(job: Plain | Worker, data: dict) -> Plain | Worker:
+    """The same job with PREMISE_RERUN_FACTOR x the rows it used (within the accepted range)."""
+    sizing = claims_report.job_sizing(data) or {}
+    used = max(sizing.get("rows") or [10_000_000])
+    rows = min(100_000_000_000, used * PREMISE_RERUN_FACTOR)
+    if isinstance(job, Plain):
+        return replace(job, params={**job.params, "rows": rows})
+    return replace(job, rows=rows)
 
 
 def _versions(results: dict) -> dict:
@@ -620,11 +679,10 @@ def _versions(results: dict) -> dict:
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) -> int:
     env = dict(os.environ if env is None else env)
     say = say or (lambda m: print(m, flush=True))
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return 0
     try:
         s = parse_args(argv, env)
+    except SystemExit as exc:  # -h/--help: the usage is printed
+        return exc.code if isinstance(exc.code, int) else 0
     except (ConfigError, UsageError) as exc:
         print(f"lab claims: {exc}", file=sys.stderr)
         return 2

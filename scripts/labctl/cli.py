@@ -1,33 +1,106 @@
-"""`scripts/lab COMMAND [...]`: one entry point for the lab on this machine."""
+"""`scripts/lab COMMAND [...]`: one entry point for the lab on this machine.
+
+Every command parses its arguments with `Parser` (argparse): `scripts/lab COMMAND --help` (or
+`-h`) prints that command's usage and exits 0; bad input is one line naming what is wrong and
+what is accepted, exit status 2, and nothing is started.
+"""
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
+import textwrap
 from typing import Sequence
 
-USAGE = """usage: scripts/lab COMMAND [VARIABLE=value ...]
+# command -> what it does (the top-level usage, and each command's own --help)
+COMMANDS = {
+    "quick": "the gil and gil-clean workers on this machine's python3 (no build), in a minute",
+    "setup": "build CPython 3.14 (gil and free-threaded) and their venvs (scripts/build-python)",
+    "run": "the full lab: broker, gil / gil-clean / nogil workers, producer, summary",
+    "down": "stop anything a crashed run left behind",
+    "claims": "measure the article's claims and write results/<run>/claims.md",
+}
+ALL = "all"  # as the value of a list option: every choice
 
-commands:
-  quick    the gil and gil-clean workers on this machine's python3 (no build), in a minute
-  setup    build CPython 3.14 (gil and free-threaded) and their venvs (scripts/build-python)
-  run      the full lab: broker, gil / gil-clean / nogil workers, producer, summary
-  down     stop anything a crashed run left behind
-  claims   measure the article's claims and write results/<run>/claims.md
 
-overrides: ITERATIONS, DUCKDB_ROWS, DUCKDB_TIMEOUT, TARGET_QUEUES, BROKER_URL, START_METHOD,
-SETTLE_SECONDS, DUCKDB_THREADS, LAB_BROKER=auto|rabbitmq|filesystem, RESULTS_DIR (see README)"""
+def usage() -> str:
+    """The top-level usage; the override names come from native.OVERRIDES, read now."""
+    from . import native
+
+    commands = "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+    overrides = textwrap.fill(
+        "overrides (run, quick): " + ", ".join(native.OVERRIDES) + f"; LAB_BROKER={'|'.join(native.BROKERS)}"
+        " (see README, Settings)", width=100)
+    return (f"usage: scripts/lab COMMAND [options] [VARIABLE=value ...]\n\ncommands:\n{commands}\n\n"
+            f"{overrides}\n\n`scripts/lab COMMAND --help` shows a command's options.")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse as every `scripts/lab` command uses it.
+
+    -h/--help prints the usage (`help_text` if given) and exits 0 (SystemExit). Bad input raises
+    `error_type` with one line that names the option and says what is accepted; the command
+    prints it and exits 2. `add_argument(..., expects="...")` states what an option's value is,
+    for the line an option given without a value gets. Options must be spelled out (no
+    abbreviations: `--strat` is an unknown option, not `--strategies`).
+    """
+
+    def __init__(self, *args, error_type: type[Exception] = ValueError, help_text: str | None = None,
+                 **kwargs):
+        self._expects: dict[str, str] = {}
+        self.error_type, self.help_text = error_type, help_text
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, expects: str | None = None, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        if expects:
+            for flag in action.option_strings:
+                self._expects[flag] = expects
+        return action
+
+    def format_help(self) -> str:
+        return self.help_text.rstrip("\n") + "\n" if self.help_text is not None else super().format_help()
+
+    def accepted(self) -> str:
+        """What the command accepts, in a few words: its options, then its positional words."""
+        options, helps, positionals = [], [], []
+        for action in self._actions:
+            if action.help is argparse.SUPPRESS:
+                continue
+            if action.option_strings:
+                (helps if isinstance(action, argparse._HelpAction) else options).append("/".join(action.option_strings))
+            elif action.metavar:
+                positionals.append(f"{action.metavar} words")
+        words = [*options, *helps, *positionals]
+        return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else "".join(words)
+
+    def error(self, message: str):
+        first = message.strip().splitlines()[0] if message.strip() else "bad arguments"
+        unknown = re.match(r"unrecognized arguments: (.*)", first)
+        if unknown:
+            words = unknown.group(1).split()
+            word = next((w for w in words if w.startswith("-")), words[0] if words else "?")
+            raise self.error_type(f"unknown option {word.partition('=')[0]}: expected {self.accepted()}")
+        bare = re.match(r"argument (\S+): expected (?:one|at least one) argument", first)
+        if bare:
+            flag = bare.group(1).split("/")[-1]
+            what = self._expects.get(flag)
+            raise self.error_type(f"{flag} needs a value" + (f": expected {what}" if what else ""))
+        raise self.error_type(first)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        print(usage())
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "setup":
         from . import build
 
-        return build.main(rest)
+        return build.main(rest, prog="scripts/lab setup")
     if command in ("run", "quick", "down"):
         from . import native
 
@@ -45,5 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import claims
 
         return claims.main(rest)
-    print(f"lab: unknown command {command!r}: expected quick, setup, run, down or claims", file=sys.stderr)
+    print(f"lab: unknown command {command!r}: expected {', '.join(list(COMMANDS)[:-1])} or {list(COMMANDS)[-1]}"
+          " (scripts/lab --help)", file=sys.stderr)
     return 2

@@ -73,39 +73,72 @@ def worker_spec(queue: str) -> WorkerSpec:
     return WorkerSpec(queue, build, strategy, "prefork" if strategy == "prefork-time-limit" else "solo")
 
 
-def parse_overrides(args: Sequence[str]) -> dict[str, str]:
+def _parser(mode: str):
+    """The argparse parser of `scripts/lab run|quick|down`: what their --help prints."""
+    import argparse
+    import textwrap
+
+    from .cli import ALL, COMMANDS, Parser
+
+    if mode == "down":
+        p = Parser(prog="scripts/lab down", error_type=UsageError,
+                   description=f"{COMMANDS['down']}: the processes recorded by runs whose scripts/lab is gone, "
+                               "then any orphaned lab process. Takes no arguments.")
+        p.add_argument("words", nargs="*", help=argparse.SUPPRESS)
+        return p
+    note = ("quick runs on this machine's python3 and skips nogil queues (they need `scripts/lab setup`)."
+            if mode == "quick" else "run needs the CPython 3.14 builds of `scripts/lab setup`.")
+    variables = textwrap.fill(f"variables (also read from the environment; see README, Settings): {', '.join(OVERRIDES)}."
+                              f" LAB_BROKER is one of {', '.join(BROKERS)}.", width=100)
+    p = Parser(prog=f"scripts/lab {mode}", error_type=UsageError, formatter_class=argparse.RawDescriptionHelpFormatter,
+               description=f"{COMMANDS[mode]}.\n{note}", epilog=variables)
+    strategies = f"{ALL}, or a comma-separated list of {', '.join(defaults.STRATEGIES)}"
+    builds = f"{ALL}, or a comma-separated list of {', '.join(defaults.BUILDS)}"
+    p.add_argument("--strategies", metavar="LIST", expects=strategies,
+                   help=f"the strategy matrix instead of the article's workers, queues <build>.<strategy>: {strategies}")
+    p.add_argument("--builds", metavar="LIST", expects=builds, help=f"with --strategies: {builds} (default {ALL})")
+    p.add_argument("overrides", nargs="*", metavar="VARIABLE=value", help="a setting for this run, e.g. ITERATIONS=5")
+    return p
+
+
+def _choices(name: str, value: str, choices: Sequence[str]) -> tuple[str, ...]:
+    """`all` (every choice), or a comma-separated list of `choices`, each at most once."""
+    from .cli import ALL
+
+    if value.strip() == ALL:
+        return tuple(choices)
+    expected = f"{ALL}, or a comma-separated list of {', '.join(choices)}"
+    if not value.strip():
+        raise ConfigError(name, value, expected)
+    if ALL in (item.strip() for item in value.split(",")):
+        raise ConfigError(name, value, f"{ALL} alone, or a comma-separated list of {', '.join(choices)}")
+    try:
+        return envparse.choice_list({name: value}, name, (), choices)
+    except ConfigError as exc:
+        raise ConfigError(name, exc.value, f"{ALL}, or {exc.expected}") from None
+
+
+def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
     """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`.
 
     `--strategies a,b [--builds gil,nogil]` is shorthand for the strategy matrix's queues,
-    TARGET_QUEUES=gil.a,gil.b,nogil.a,nogil.b (validated like any TARGET_QUEUES).
+    TARGET_QUEUES=gil.a,gil.b,nogil.a,nogil.b (validated like any TARGET_QUEUES); `all` means
+    every strategy / every build. `-h`/`--help` prints the usage and raises SystemExit(0).
     """
+    ns = _parser(mode).parse_intermixed_args(list(args))
     out: dict[str, str] = {}
-    options: dict[str, str] = {}
-    words = list(args)
-    while words:
-        arg = words.pop(0)
-        if arg.startswith("--"):
-            flag, sep, value = arg.partition("=")
-            if flag not in ("--strategies", "--builds"):
-                raise UsageError(f"unknown option {flag}: expected --strategies or --builds")
-            if not sep:
-                if not words:
-                    names = defaults.STRATEGIES if flag == "--strategies" else defaults.BUILDS
-                    raise UsageError(f"{flag} needs a value: expected a comma-separated list of {', '.join(names)}")
-                value = words.pop(0)
-            options[flag] = value
-            continue
+    for arg in ns.overrides:
         key, sep, value = arg.partition("=")
         if not sep or not key.isupper():
             raise UsageError(f"{arg!r}: expected VARIABLE=value (e.g. ITERATIONS=5)")
         if key not in OVERRIDES:
             raise UsageError(f"{arg!r}: unknown variable {key}, expected one of {', '.join(OVERRIDES)}")
         out[key] = value
-    if "--builds" in options and "--strategies" not in options:
+    if ns.builds is not None and ns.strategies is None:
         raise UsageError("--builds goes with --strategies")
-    if "--strategies" in options:
-        strategies = envparse.choice_list({"STRATEGIES": options["--strategies"]}, "STRATEGIES", (), defaults.STRATEGIES)
-        builds = envparse.choice_list({"BUILDS": options.get("--builds", "")}, "BUILDS", defaults.BUILDS, defaults.BUILDS)
+    if ns.strategies is not None:
+        strategies = _choices("STRATEGIES", ns.strategies, defaults.STRATEGIES)
+        builds = _choices("BUILDS", ns.builds, defaults.BUILDS) if ns.builds is not None else defaults.BUILDS
         out["TARGET_QUEUES"] = ",".join(defaults.strategy_queue(b, st) for b in builds for st in strategies)
     return out
 
@@ -332,11 +365,18 @@ def down(env: Mapping[str, str], say=print) -> int:
 def main(mode: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
     try:
+        try:
+            if mode == "down":
+                words = _parser("down").parse_intermixed_args(list(args)).words
+                if words:
+                    raise UsageError(f"down takes no arguments, got {' '.join(words)}")
+            else:
+                overrides = parse_overrides(args, mode)
+        except SystemExit as exc:  # -h/--help: argparse printed the usage
+            return exc.code if isinstance(exc.code, int) else 0
         if mode == "down":
-            if args:
-                raise UsageError(f"down takes no arguments, got {' '.join(args)}")
             return down(env)
-        plan = make_plan(mode, parse_overrides(args), env)
+        plan = make_plan(mode, overrides, env)
         return run(plan)
     except (ConfigError, UsageError) as exc:
         print(f"lab {mode}: {exc}", file=sys.stderr)
