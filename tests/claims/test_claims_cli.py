@@ -36,5 +36,24 @@ def test_bad_input(tmp_path, args, named):
 
 
 def test_help_lists_claims():
+    """`scripts/lab --help` exits 0 with its usage, and names the claims command."""
     done = labtest.lab("--help", timeout=30)
-    assert "claims" in done.stdout
+    assert done.returncode == 0, f"expected exit 0, got {done.returncode}: {done.stderr}"
+    assert done.stdout.startswith("usage: scripts/lab COMMAND"), done.stdout
+    assert "  claims   measure the article's claims" in done.stdout, done.stdout
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_claims_help_exits_0_with_its_usage(tmp_path, flag):
+    """`scripts/lab claims --help` exits 0, prints its usage with every variable, and runs nothing."""
+    from labctl import claims
+
+    done = labtest.lab("claims", flag, env=labtest.base_env(tmp_path), timeout=30)
+    assert done.returncode == 0, f"expected exit 0, got {done.returncode}: {done.stderr}"
+    assert done.stdout.startswith("usage: scripts/lab claims "), done.stdout
+    assert "--claims N[,N...]|all" in done.stdout and "--quick" in done.stdout, done.stdout
+    missing = [name for name in claims.VARIABLES if name not in done.stdout]
+    assert missing == [], f"variables missing from the usage: {missing}"
+    assert done.stderr == ""
+    assert not (tmp_path / "results").exists()
