@@ -1,4 +1,9 @@
-"""Bad options and bad inputs: exit 2, one line on stderr, and the cache left exactly as it was."""
+"""Bad options and bad inputs: exit 2, one line on stderr, and the cache left exactly as it was.
+
+None of them needs the 3.14 builds: each runs against a fresh empty LAB_CACHE (which must stay
+empty) and, when `scripts/lab setup` has built one, against the built cache (which must not
+change). The tarball cases need the CPython source tarball, not a build.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import subprocess
 
 import pytest
 
-from build_helpers import SCRIPT, VERSION, base_env, python_source, run_build
+from build_helpers import SCRIPT, VERSION, base_env, run_build
 
 
 def assert_one_line_exit_2(proc, *needles: str) -> None:
@@ -31,101 +36,92 @@ def assert_one_line_exit_2(proc, *needles: str) -> None:
     (["--version", "3.14.7rc1"], "--version"),
     (["--bogus"], "--bogus"),
 ])
-@pytest.mark.built
-def test_bad_option_is_one_line_exit_2(cache_state, args, needle):
+def test_bad_option_is_one_line_exit_2(bad_input_cache, args, needle):
     """A bad option prints one line naming it, exits 2 and leaves the cache untouched."""
-    proc = run_build(*args, timeout=30)
+    proc = run_build(*args, env=bad_input_cache.env(), timeout=30)
     assert_one_line_exit_2(proc, needle)
     assert proc.stdout == ""
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_corrupt_tarball_is_rejected(cache_state, tmp_path):
+def test_corrupt_tarball_is_rejected(bad_input_cache, tarball, tmp_path):
     """A corrupted copy of the pinned tarball fails its SHA-256 check with exit 2 before any work."""
     bad = tmp_path / f"Python-{VERSION}.tar.xz"
-    shutil.copyfile(python_source(), bad)
+    shutil.copyfile(tarball, bad)
     with open(bad, "r+b") as fh:
         fh.seek(1_000_000)
         byte = fh.read(1)
         fh.seek(1_000_000)
         fh.write(bytes([byte[0] ^ 0xFF]))
-    proc = run_build("--force", env=base_env(PYTHON_SOURCE=str(bad)))
+    proc = run_build("--force", env=bad_input_cache.env(PYTHON_SOURCE=str(bad)))
     assert_one_line_exit_2(proc, f"PYTHON_SOURCE={bad}", "SHA-256 mismatch")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_missing_tarball_is_rejected(cache_state, tmp_path):
+def test_missing_tarball_is_rejected(bad_input_cache, tmp_path):
     """A PYTHON_SOURCE that does not exist gives one 'no such file' line, exit 2, cache untouched."""
     missing = tmp_path / "nowhere" / f"Python-{VERSION}.tar.xz"
-    proc = run_build("--force", env=base_env(PYTHON_SOURCE=str(missing)))
+    proc = run_build("--force", env=bad_input_cache.env(PYTHON_SOURCE=str(missing)))
     assert_one_line_exit_2(proc, f"PYTHON_SOURCE={missing}: no such file")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_directory_as_tarball_is_rejected(cache_state, tmp_path):
+def test_directory_as_tarball_is_rejected(bad_input_cache, tmp_path):
     """A PYTHON_SOURCE that is a directory is refused with one line and exit 2."""
-    proc = run_build("--force", "--flavour", "gil", env=base_env(PYTHON_SOURCE=str(tmp_path)))
+    proc = run_build("--force", "--flavour", "gil", env=bad_input_cache.env(PYTHON_SOURCE=str(tmp_path)))
     assert_one_line_exit_2(proc, "PYTHON_SOURCE=", "not a file")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_wrong_pinned_checksum_is_rejected(cache_state):
+def test_wrong_pinned_checksum_is_rejected(bad_input_cache, tarball):
     """The real tarball with a different PYTHON_SHA256 is refused as a mismatch, exit 2."""
-    proc = run_build("--force", env=base_env(PYTHON_SHA256="0" * 64))
+    proc = run_build("--force", env=bad_input_cache.env(PYTHON_SOURCE=str(tarball), PYTHON_SHA256="0" * 64))
     assert_one_line_exit_2(proc, "PYTHON_SOURCE=", "SHA-256 mismatch")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_tarball_of_other_version_is_rejected(cache_state, tmp_path):
+def test_tarball_of_other_version_is_rejected(bad_input_cache, tmp_path):
     """A tarball named for another version than --version is refused, exit 2."""
     other = tmp_path / "Python-3.14.1.tar.xz"
     other.write_bytes(b"not really")
-    proc = run_build("--force", env=base_env(PYTHON_SOURCE=str(other)))
+    proc = run_build("--force", env=bad_input_cache.env(PYTHON_SOURCE=str(other)))
     assert_one_line_exit_2(proc, "PYTHON_SOURCE=", "3.14.1", VERSION)
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_unreachable_url_is_rejected(cache_state):
+def test_unreachable_url_is_rejected(bad_input_cache):
     """A PYTHON_SOURCE URL nobody answers (a closed loopback port) gives exit 2 and one line."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/Python-{VERSION}.tar.xz"
-    proc = run_build("--force", "--flavour", "nogil", env=base_env(PYTHON_SOURCE=url))
+    proc = run_build("--force", "--flavour", "nogil", env=bad_input_cache.env(PYTHON_SOURCE=url))
     assert_one_line_exit_2(proc, f"PYTHON_SOURCE={url}", "unreachable")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_unknown_version_needs_a_checksum(cache_state):
+def test_unknown_version_needs_a_checksum(bad_input_cache):
     """A version with no pinned SHA-256 and no PYTHON_SHA256 is refused before any download."""
-    env = base_env()
+    env = bad_input_cache.env()
     env.pop("PYTHON_SOURCE", None)
     proc = run_build("--version", "3.14.99", "--flavour", "gil", env=env)
     assert_one_line_exit_2(proc, "PYTHON_SHA256", "3.14.99")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
-@pytest.mark.built
-def test_missing_wheelhouse_is_rejected(cache_state, tmp_path):
+def test_missing_wheelhouse_is_rejected(bad_input_cache, tmp_path):
     """A WHEELHOUSE that is not a directory is refused with one line naming it, exit 2."""
-    proc = run_build(env=base_env(WHEELHOUSE=str(tmp_path / "no-wheels")))
+    proc = run_build(env=bad_input_cache.env(WHEELHOUSE=str(tmp_path / "no-wheels")))
     assert_one_line_exit_2(proc, "WHEELHOUSE=", "no such directory")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
 
 
@@ -157,13 +153,12 @@ def test_print_paths_is_json_without_building(built, cache_state):
     assert before == after
 
 
-@pytest.mark.built
-def test_unpinned_truncated_tarball_is_rejected(cache_state, tmp_path):
+def test_unpinned_truncated_tarball_is_rejected(bad_input_cache, tarball, tmp_path):
     """A truncated tarball of a version with no pinned checksum is read through and refused, exit 2."""
     bad = tmp_path / "Python-3.14.99.tar.xz"
-    with open(python_source(), "rb") as src:
+    with open(tarball, "rb") as src:
         bad.write_bytes(src.read(3_000_000))
-    proc = run_build("--version", "3.14.99", "--flavour", "gil", env=base_env(PYTHON_SOURCE=str(bad)))
+    proc = run_build("--version", "3.14.99", "--flavour", "gil", env=bad_input_cache.env(PYTHON_SOURCE=str(bad)))
     assert_one_line_exit_2(proc, f"PYTHON_SOURCE={bad}", "not a readable tarball")
-    before, after = cache_state()
+    before, after = bad_input_cache.state()
     assert before == after
