@@ -148,14 +148,60 @@ def _spin(n: int) -> int:
     return sum(range(n))
 
 
+SPIN_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate.py times the query)
+SPIN_PROBE_START = 1_000_000
+
+
+def spin_rate() -> dict:
+    """The builtin's own speed on this interpreter: items of `sum(range(n))` per second.
+
+    Like `calibrate.measure` for the query: grow n until one call takes SPIN_PROBE_SECONDS,
+    then the median of three calls of that size.
+    """
+    import statistics
+
+    began = time.perf_counter()
+    _spin(SPIN_PROBE_START)  # warm-up
+    n = SPIN_PROBE_START
+    while True:
+        t = time.perf_counter()
+        _spin(n)
+        took = time.perf_counter() - t
+        if took >= SPIN_PROBE_SECONDS or n >= 10**11:
+            break
+        n = int(n * min(10.0, max(1.5, 1.2 * SPIN_PROBE_SECONDS / max(took, 1e-4))))
+    times = [took]
+    for _ in range(2):
+        t = time.perf_counter()
+        _spin(n)
+        times.append(time.perf_counter() - t)
+    median = statistics.median(times)
+    return {"items_per_second": round(n / median, 1), "probe_items": n, "probe_seconds": round(median, 6),
+            "measured_seconds": round(time.perf_counter() - began, 3)}
+
+
 def thread_stop(params: dict) -> dict:
-    """Watchdog thread vs a long call: async exception, con.interrupt(), and a GIL-holding builtin."""
+    """Watchdog thread vs a long call: async exception, con.interrupt(), and a GIL-holding builtin.
+
+    Sizing, on this interpreter: `rows` (an explicit count) or, when it is None (DUCKDB_ROWS=auto),
+    as many rows as the query's measured speed (app/calibrate.py) scans in `seconds`; the builtin
+    runs `spin_seconds` at its own measured rate. The record states both calibrations, the sizes
+    used and the durations expected, so a reader sees whether the premise held: the query (and
+    the builtin) must outlast the deadline, or the experiment measures nothing.
+    """
     import duckdb
 
-    from app import query
+    from app import calibrate, query
 
     facts = _facts()
-    rows, deadline = int(params["rows"]), float(params["deadline"])
+    deadline = float(params["deadline"])
+    calibration = calibrate.cached(1)
+    requested = params.get("rows")
+    target = params.get("seconds")
+    if requested is None:
+        rows = calibration.rows_for(float(target))
+    else:
+        rows = int(requested)
 
     cpu_start, start = time.process_time(), time.monotonic()
     query.run_query(rows)
@@ -170,28 +216,34 @@ def thread_stop(params: dict) -> dict:
     finally:
         con.close()
 
-    # Calibrate the builtin to about params["spin_seconds"] on this machine.
-    probe_n = 2_000_000
-    start = time.monotonic()
-    _spin(probe_n)
-    per_item = max(1e-9, (time.monotonic() - start) / probe_n)
-    spin_n = int(float(params.get("spin_seconds", 1.5)) / per_item)
+    # The builtin, sized from its own measured rate to about params["spin_seconds"].
+    rate = spin_rate()
+    spin_seconds = float(params.get("spin_seconds", 1.5))
+    spin_n = max(1, int(rate["items_per_second"] * spin_seconds))
     cpu_start, start = time.process_time(), time.monotonic()
     _spin(spin_n)
     spin_alone = round(time.monotonic() - start, 4)
     spin_alone_cpu = round(time.process_time() - cpu_start, 4)
-    spin = _timed(lambda: _spin(spin_n), min(deadline, spin_alone / 4), lambda tid: _async_raise(tid, WatchdogTimeout))
-    spin["deadline"] = round(min(deadline, spin_alone / 4), 4)
+    spin_deadline = round(min(deadline, spin_alone / 4), 4)
+    spin = _timed(lambda: _spin(spin_n), spin_deadline, lambda tid: _async_raise(tid, WatchdogTimeout))
+    spin["deadline"] = spin_deadline
     return {
         **facts,
         "gil_enabled": _gil_enabled(),
         "duckdb": duckdb.__version__,
         "rows": rows,
+        "rows_requested": "auto" if requested is None else rows,
+        "query_seconds": float(target) if requested is None else None,  # the target of an auto-sized query
+        "expected_seconds": round(calibration.seconds_for(rows), 3),
+        "calibration": calibration.as_dict(),
         "deadline": deadline,
         "query_alone": query_alone,
         "query_alone_cpu": query_alone_cpu,
         "async_exc": async_exc,
         "interrupt": interrupt,
+        "spin_calibration": rate,
+        "spin_items": spin_n,
+        "spin_expected_seconds": round(spin_n / rate["items_per_second"], 3),
         "spin_alone": spin_alone,
         "spin_alone_cpu": spin_alone_cpu,
         "spin_async_exc": spin,
@@ -281,7 +333,8 @@ def send(params: dict) -> dict:
     options = params.get("options") or {}
     sent = []
     for iteration in range(1, int(params["iterations"]) + 1):
-        kwargs = {"iteration": iteration, "rows": int(params["rows"]), "timeout": float(params["timeout"]),
+        rows = params.get("rows")  # None: DUCKDB_ROWS=auto, the worker sizes the query from its calibration
+        kwargs = {"iteration": iteration, "rows": None if rows is None else int(rows), "timeout": float(params["timeout"]),
                   "run_id": params.get("run_id"), **(params.get("extra_kwargs") or {})}
         sent.append((iteration, celery.send_task(params["task"], kwargs=kwargs, queue=params["queue"], **options)))
     deadline = time.monotonic() + float(params["wait"])
