@@ -4,6 +4,13 @@ Every verdict is a rule over the measurements in claims.json, never typed in by 
 comes back as: verdict, summary (the numbers, short, for the table), why (one sentence),
 measured (one line per configuration, for the details section) and facts (the values the rule
 looked at, which tests/claims/ pin).
+
+No rule turns missing data into a reason. A job whose record is missing from claims.json, that
+failed (its error), or that lacks an iteration's record is "not measured" with that reason; a
+job whose premise failed (its query ended before its deadline, so nothing was timed out) is
+"premise failed" with the numbers, never evidence for or against a claim. A claim with nothing
+left to judge says "not measured" and why; a claim judged on part of its jobs names the rest.
+tests/claims/test_claims_rules.py runs every rule on recorded claims.json files.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections import Counter
 from typing import Iterable
 
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
+PREMISE = "premise failed"
 
 STATEMENTS = {
     1: "On the GIL build, timeouts through timeout-decorator's multiprocessing fallback (`use_signals=False`) "
@@ -29,7 +37,13 @@ STATEMENTS = {
 }
 DAEMONIC = "daemonic processes are not allowed to have children"
 METHOD_ORDER = ["fork", "forkserver", "spawn"]
+INTERPS = ("host", "gil", "nogil")
 FAST = 0.5  # seconds past the deadline that still count as "stopped on time" on this noisy machine
+# The thread-stop query must run at least this many deadlines alone: then an exception landing at
+# the deadline shows as under half of the query's CPU, and one landing at its end as about all.
+THREAD_STOP_MIN_DEADLINES = 2.0
+CLEANUP_GRACE_SECONDS = 1.0  # app.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
+NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments send` writes for an iteration without a record
 
 
 # --- reading the measurements ---------------------------------------------------------------------
@@ -45,32 +59,179 @@ def label(data: dict, interp: str, short: bool = True) -> str:
     return {"host": f"{v} (host python3)", "gil": f"{v} gil", "nogil": f"{v} free-threaded"}[interp]
 
 
-def worker_jobs(data: dict, **match) -> list[tuple[str, dict]]:
-    """Worker jobs with records whose spec matches every key of `match`."""
+def planned(data: dict) -> dict[str, dict]:
+    """Every job the run planned (job id -> spec). Records written before the plan was kept: the jobs there."""
+    return data.get("plan") or {job_id: d.get("job", {}) for job_id, d in data["jobs"].items()}
+
+
+def _spec(data: dict, job_id: str) -> dict:
+    return (data["jobs"].get(job_id) or {}).get("job") or planned(data).get(job_id, {})
+
+
+def _first_line(text: str, width: int = 160) -> str:
+    return (text or "").strip().splitlines()[0][:width] if (text or "").strip() else "(no message)"
+
+
+def job_problem(data: dict, job_id: str) -> str | None:
+    """Why a planned job gives nothing (or only part) to judge, or None: its record is missing, it
+    failed (with its error), or an iteration has no record."""
+    d = data["jobs"].get(job_id)
+    if d is None:
+        return "its record is missing from claims.json"
+    if d.get("error"):
+        return f"the job failed: {_first_line(d['error'])}"
+    spec = _spec(data, job_id)
+    if spec.get("kind") == "plain":
+        return None if d.get("result") else "the job gave no result"
+    records = d.get("records") or []
+    if not records:
+        return "the job gave no records"
+    bad = [r for r in records if r.get("outcome") in NOT_RECORDED]
+    if bad:
+        r = bad[0]
+        return (f"iteration {r.get('iteration')} has no record ({r.get('outcome')}: "
+                f"{r.get('exception_type')}: {_first_line(r.get('exception_message') or '', 100)})")
+    want = spec.get("iterations") or (data.get("settings") or {}).get("ITERATIONS")
+    if want:
+        have = {r.get("iteration") for r in records}
+        absent = [i for i in range(1, int(want) + 1) if i not in have]
+        if absent:
+            return f"no record of iteration {', '.join(map(str, absent))} (of {want})"
+    return None
+
+
+def _rows_text(rows) -> str:
+    vals = sorted({int(r) for r in rows if isinstance(r, (int, float))})
+    if not vals:
+        return "? rows"
+    return (f"{vals[0]:,} rows" if len(vals) == 1 else f"{vals[0]:,}-{vals[-1]:,} rows")
+
+
+def premise_failure(d: dict) -> str | None:
+    """Why a job's measurement has no premise, or None: the query ended before its deadline (or, for
+    the solo pool's time limits, before the limit), so nothing was cut short and nothing can be
+    judged. The words start with "the query ..." and go after "premise failed: "."""
+    spec = d.get("job") or {}
+    if d.get("error"):
+        return None
+    if spec.get("kind") == "plain":
+        if spec.get("experiment") != "thread-stop" or not d.get("result"):
+            return None
+        r = d["result"]
+        a, i = r.get("async_exc") or {}, r.get("interrupt") or {}
+        deadline = r.get("deadline") or 0.0
+        sized = f"{_rows_text([r.get('rows')])}, {_secs(r.get('expected_seconds'))} expected"
+        if a.get("watchdog_ran_at") is None or i.get("watchdog_ran_at") is None or r.get("query_alone", 0) < deadline:
+            return (f"the query ended before its deadline (alone {_secs(r.get('query_alone'))}, deadline "
+                    f"{deadline:g} s; {sized}): the timer thread never fired during the call")
+        if r.get("query_alone", 0) < THREAD_STOP_MIN_DEADLINES * deadline:
+            return (f"the query ran only {_secs(r.get('query_alone'))} alone, under {THREAD_STOP_MIN_DEADLINES:g}x its "
+                    f"{deadline:g} s deadline ({sized}): an exception at the deadline and one at its end look alike")
+        return None
+    if spec.get("kind") != "worker":
+        return None
+    recs = [r for r in d.get("records") or [] if r.get("outcome") not in NOT_RECORDED]
+    if not recs:
+        return None
+    if spec.get("strategy") == "prefork-time-limit" and spec.get("pool") == "solo":
+        limits = d.get("time_limits") or {}
+        limit = limits.get("time_limit") or (recs[0].get("timeout") or 0) + CLEANUP_GRACE_SECONDS
+        short = [r for r in recs if r.get("outcome") == "ok" and (r.get("elapsed") or 0) <= limit]
+        if short:
+            return (f"the query ended before the time limit ({span(r.get('elapsed') for r in short)} <= {limit:g} s; "
+                    f"{_rows_text(r.get('rows') for r in short)}): a limit that never came due was not ignored")
+        return None
+    early = [r for r in recs if r.get("outcome") == "ok"]
+    if early:
+        deadline = joined(f"{r['timeout']:g}" for r in early if isinstance(r.get("timeout"), (int, float))) or "?"
+        return (f"the query ended before its deadline in {len(early)} of {len(recs)} iterations (it ran "
+                f"{span(r.get('elapsed') for r in early)}, deadline {deadline} s; "
+                f"{_rows_text(r.get('rows') for r in early)}, {span(r.get('expected_seconds') for r in early)} expected): "
+                "nothing was timed out")
+    return None
+
+
+def _matches(spec: dict, match: dict) -> bool:
+    return all(spec.get(k) == v for k, v in match.items())
+
+
+def gaps(data: dict, kind: str, **match) -> list[tuple[str, str]]:
+    """Planned jobs of `kind` matching `match` that cannot be judged, with why: (job id, reason)."""
+    out = []
+    for job_id, spec in sorted(planned(data).items()):
+        spec = _spec(data, job_id) or spec
+        if spec.get("kind") != kind or not _matches(spec, match):
+            continue
+        problem = job_problem(data, job_id)
+        if problem is None:
+            premise = premise_failure(data["jobs"][job_id])
+            problem = f"{PREMISE}: {premise}" if premise else None
+        if problem:
+            out.append((job_id, problem))
+    return out
+
+
+def worker_jobs(data: dict, premise: bool = True, **match) -> list[tuple[str, dict]]:
+    """Worker jobs whose spec matches every key of `match` and that can be judged: every iteration
+    recorded and (with `premise`) the query outlasted its deadline. The others: `gaps`."""
     out = []
     for job_id, d in _ordered(data):
         spec = d.get("job", {})
-        if spec.get("kind") == "worker" and d.get("records") and all(spec.get(k) == v for k, v in match.items()):
+        if spec.get("kind") == "worker" and _matches(spec, match) and job_problem(data, job_id) is None \
+                and not (premise and premise_failure(d)):
             out.append((job_id, d))
     return out
 
 
 def plain_jobs(data: dict, experiment: str) -> list[tuple[str, dict]]:
+    """Experiments that gave a result whose premise held."""
     return [(job_id, d) for job_id, d in _ordered(data)
-            if d.get("job", {}).get("experiment") == experiment and d.get("result")]
+            if d.get("job", {}).get("experiment") == experiment and job_problem(data, job_id) is None
+            and not premise_failure(d)]
 
 
 def _ordered(data: dict) -> list[tuple[str, dict]]:
     """Jobs in a reading order: host python first, then 3.14, then 3.14t; fork before forkserver."""
-    interps = ("host", "gil", "nogil")
 
     def key(item):
         spec = item[1].get("job", {})
         method = spec.get("start_method")
-        return (interps.index(spec.get("interp", "host")),
+        return (INTERPS.index(spec.get("interp", "host")),
                 METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), item[0])
 
     return sorted(data["jobs"].items(), key=key)
+
+
+def gap_text(items: list[tuple[str, str]]) -> str:
+    return "; ".join(f"`{job_id}`: {reason}" for job_id, reason in items)
+
+
+def missing_interpreters(data: dict, *interps: str) -> str:
+    """Why these interpreters were not there (e.g. no 3.14 builds: `scripts/lab setup`)."""
+    missing = data["interpreters"].get("missing") or {}
+    return "; ".join(missing[i] for i in interps if i in missing)
+
+
+def not_measured(data: dict, found: list[tuple[str, str]], default: str, *interps: str) -> dict:
+    """The row of a claim with nothing left to judge, and why."""
+    why = missing_interpreters(data, *interps)
+    if found and all(reason.startswith(PREMISE) for _, reason in found):
+        reason = (f"{PREMISE}: the query ended before its deadline, nothing was timed out to judge ("
+                  + "; ".join(f"`{j}`: {r[len(PREMISE) + 2:]}" for j, r in found) + ")")
+    elif found:
+        reason = "not measured: " + gap_text(found)
+    else:
+        reason = default + (f" ({why})" if why else "")
+    return unmeasured(reason, {"not_measured": dict(found)})
+
+
+def with_gaps(result: dict, found: list[tuple[str, str]]) -> dict:
+    """A verdict judged on part of its jobs: name the jobs left out and why."""
+    if found:
+        result["facts"]["not_measured"] = dict(found)
+        result["summary"] += "; not judged: " + gap_text(found)
+        result["measured"] = list(result["measured"]) + [f"not judged: `{j}`: {r}" for j, r in found]
+    return result
 
 
 def snap(record: dict, which: str) -> dict:
@@ -124,13 +285,21 @@ def pairs(snaps: Iterable[dict]) -> str:
 
 
 def span(values: Iterable, unit: str = "s", scale: float = 1.0, digits: int = 2) -> str:
-    vals = [v * scale for v in values if isinstance(v, (int, float))]
+    vals = [v * scale for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not vals:
         return "-"
     lo, hi = min(vals), max(vals)
     if round(lo, digits) == round(hi, digits):
         return f"{lo:.{digits}f} {unit}"
     return f"{lo:.{digits}f}-{hi:.{digits}f} {unit}"
+
+
+def _secs(value, digits: int = 2) -> str:
+    return f"{value:.{digits}f} s" if isinstance(value, (int, float)) else "? s"
+
+
+def _ms(value) -> str:
+    return f"{value * 1000:.0f} ms" if isinstance(value, (int, float)) else "? ms"
 
 
 def short_exc(name: str | None) -> str:
@@ -147,17 +316,87 @@ def unmeasured(reason: str, facts: dict | None = None, measured: list | None = N
             "facts": facts or {}}
 
 
+# --- how each job's query was sized ----------------------------------------------------------------
+
+
+def job_sizing(d: dict) -> dict | None:
+    """How a job's query was sized, from its own records: rows asked for (`auto` or a count), rows
+    used, the query's measured speed on the job's interpreter, the seconds that speed predicts
+    (and, for thread-stop, the GIL-holding builtin's own rate). None: nothing recorded."""
+    spec = d.get("job") or {}
+    if spec.get("kind") == "plain":
+        if spec.get("experiment") != "thread-stop":
+            return {"query": False, "note": "this experiment runs no DuckDB query"}
+        r = d.get("result") or {}
+        cal = r.get("calibration")
+        if not cal:
+            return None
+        spin = r.get("spin_calibration") or {}
+        return {"query": True, "rows_requested": r.get("rows_requested"), "rows": [r.get("rows")],
+                "rows_per_second": [round(cal["rows_per_second"])], "expected_seconds": [r.get("expected_seconds")],
+                "target_seconds": r.get("query_seconds"), "source": [cal.get("source")],
+                "builtin": {"items_per_second": spin.get("items_per_second"), "items": r.get("spin_items"),
+                            "expected_seconds": r.get("spin_expected_seconds")}}
+    recs = [r for r in d.get("records") or [] if r.get("calibration")]
+    if not recs:
+        return None
+    return {"query": True, "rows_requested": recs[0].get("rows_requested"),
+            "rows": sorted({r["rows"] for r in recs}),
+            "rows_per_second": sorted({round(r["calibration"]["rows_per_second"]) for r in recs}),
+            "expected_seconds": sorted({r.get("expected_seconds") for r in recs if r.get("expected_seconds") is not None}),
+            "target_seconds": recs[0].get("query_seconds"),
+            "source": sorted({r["calibration"].get("source", "measured") for r in recs})}
+
+
+def describe_sizing(sz: dict | None) -> str:
+    """`DUCKDB_ROWS=auto: 305M rows/s -> 3,050,000,000 rows, 10.00 s expected`."""
+    if not sz:
+        return "sizing not recorded"
+    if not sz.get("query"):
+        return sz.get("note", "no query")
+    asked = "DUCKDB_ROWS=auto" if sz.get("rows_requested") == "auto" else f"DUCKDB_ROWS={sz.get('rows_requested')}"
+    text = (f"{asked}: {span(sz['rows_per_second'], 'M rows/s', 1e-6, 0)} measured -> {_rows_text(sz['rows'])}, "
+            f"{span(sz['expected_seconds'])} expected")
+    b = sz.get("builtin")
+    if b and b.get("items_per_second"):
+        text += (f"; builtin {b['items_per_second'] / 1e6:.0f}M items/s -> {b['items']:,} items, "
+                 f"{_secs(b['expected_seconds'])} expected")
+    return text
+
+
+def _rerun_note(d: dict) -> str:
+    """`(first attempt: premise failed: ...; re-run with N rows)` for a job that ran twice."""
+    first = d.get("premise_rerun")
+    if not first:
+        return ""
+    sz = job_sizing(d) or {}
+    return f" (first attempt: {PREMISE}: {first['reason']}; re-run with {_rows_text(sz.get('rows') or [])})"
+
+
 # --- the claims -------------------------------------------------------------------------------------
 
 
+def _is_process(spec: dict, interps: Iterable[str]) -> bool:
+    return (spec.get("interp") in interps and bool(spec.get("start_method")) and spec.get("gil_off", True)
+            and spec.get("task", "tasks.leak_demo") == "tasks.leak_demo")
+
+
 def _process_jobs(data: dict, interps: Iterable[str]) -> list[tuple[str, dict]]:
+    interps = tuple(interps)
     return [(j, d) for j, d in worker_jobs(data, strategy="process", pool="solo", max_tasks_per_child=None)
-            if d["job"]["interp"] in interps and d["job"].get("start_method") and d["job"].get("gil_off", True)]
+            if _is_process(d["job"], interps)]
+
+
+def _process_gaps(data: dict, interps: Iterable[str], strategy: str = "process") -> list[tuple[str, str]]:
+    interps = tuple(interps)
+    return [(j, r) for j, r in gaps(data, "worker", strategy=strategy, pool="solo", max_tasks_per_child=None)
+            if _is_process(_spec(data, j), interps)]
 
 
 def _snapshot_counts(data: dict, interps: Iterable[str], method: str) -> Counter:
     """children/zombies right after the call, over every process and cleanup worker (taken before any cleanup)."""
     c: Counter = Counter()
+    interps = tuple(interps)
     for strategy in ("process", "process+cleanup"):
         for _, d in worker_jobs(data, strategy=strategy, pool="solo", start_method=method, max_tasks_per_child=None):
             if d["job"]["interp"] in interps and d["job"].get("gil_off", True):
@@ -167,8 +406,9 @@ def _snapshot_counts(data: dict, interps: Iterable[str], method: str) -> Counter
 
 def claim1(data: dict) -> dict:
     jobs = _process_jobs(data, ("host", "gil"))
+    found = _process_gaps(data, ("host", "gil"))
     if not jobs:
-        return unmeasured("no GIL-build worker ran")
+        return not_measured(data, found, "no GIL-build worker ran", "host", "gil")
     facts, measured, by_method = {}, [], {}
     for job_id, d in jobs:
         spec, s = d["job"], series(d)
@@ -181,7 +421,8 @@ def claim1(data: dict) -> dict:
             f"{pairs(s['immediate'])}, settled {pairs(s['settled'])}; task processes left at the end "
             f"{s['left_at_end'].get('alive', 0)} live ({s['left_at_end'].get('sigterm_caught', 0)} with a SIGTERM "
             f"handler, {s['left_at_end'].get('burning', 0)} using CPU), {s['left_at_end'].get('zombies', 0)} zombie; "
-            f"CPU after the deadline {span(s['cpu_after_deadline'])} per iteration; worker stop: {s['worker_stop']}")
+            f"CPU after the deadline {span(s['cpu_after_deadline'])} per iteration; worker stop: {s['worker_stop']}; "
+            f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
     parts, acc, trans = [], [], []
     for method in sorted(by_method, key=METHOD_ORDER.index):
         rows = by_method[method]
@@ -224,23 +465,29 @@ def claim1(data: dict) -> dict:
     if trans:
         why.append(f"under {' and '.join(trans)} (3.14's default) `children=3 zombies=1` is a snapshot taken before "
                    "the forkserver reaps the killed child, and nothing is left once it settles")
-    return {"verdict": verdict, "summary": "; ".join(parts), "why": "; ".join(why) + ".", "measured": measured,
-            "facts": facts}
+    if not why:
+        why.append("the timed-out calls left task processes behind only some of the time")
+    return with_gaps({"verdict": verdict, "summary": "; ".join(parts), "why": "; ".join(why) + ".",
+                      "measured": measured, "facts": facts}, found)
 
 
 def claim2(data: dict) -> dict:
     jobs = worker_jobs(data, strategy="process+cleanup", pool="solo")
+    found = gaps(data, "worker", strategy="process+cleanup", pool="solo")
     if not jobs:
-        return unmeasured("no cleanup worker ran")
+        return not_measured(data, found, "no cleanup worker ran", "host", "gil")
     facts, measured, by_method = {}, [], {}
     for job_id, d in jobs:
         spec, s = d["job"], series(d)
         method = spec["start_method"]
         zero = all(x["zombies"] == 0 and x["tasks"] == 0 for x in s["settled"]) and not s["left_at_end"].get("alive")
+        base_id = f"{spec['interp']}-{method}-process"
         base = dict(worker_jobs(data, strategy="process", pool="solo", interp=spec["interp"], start_method=method,
                                 max_tasks_per_child=None))
-        base_d = base.get(f"{spec['interp']}-{method}-process")
+        base_d = base.get(base_id)
         without = pattern(series(base_d)) if base_d else None
+        base_gap = dict(gaps(data, "worker", strategy="process", pool="solo", interp=spec["interp"],
+                             start_method=method, max_tasks_per_child=None)).get(base_id)
         terminated = sum((c or {}).get("terminated", 0) for c in s["cleanup"])
         killed = sum((c or {}).get("killed", 0) for c in s["cleanup"])
         by_method.setdefault(method, []).append((spec["interp"], zero, without, s, terminated, killed))
@@ -249,7 +496,9 @@ def claim2(data: dict) -> dict:
         measured.append(
             f"{label(data, spec['interp'], False)}, {method}: settled children/zombies {pairs(s['settled'])} "
             f"(roles: {joined(r for x in s['settled'] for r in x['roles']) or 'none'}); the reaper SIGTERMed "
-            f"{terminated} and SIGKILLed {killed}; the same worker without cleanup: {without or 'not run'}")
+            f"{terminated} and SIGKILLed {killed}; the same worker without cleanup: "
+            f"{without or ('not measured (' + base_gap + ')' if base_gap else 'not run')}; "
+            f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
     parts, needless = [], []
     for method in sorted(by_method, key=METHOD_ORDER.index):
         rows = by_method[method]
@@ -259,7 +508,7 @@ def claim2(data: dict) -> dict:
         term = sum(t for *_, t, _ in rows)
         kill = sum(k for *_, k in rows)
         withouts = {w for _, _, w, *_ in rows}
-        if withouts <= {"cleared"}:
+        if withouts == {"cleared"}:  # every comparison measured, and none needed the reaper
             needless.append(method)
         reaper = (f"{kill} of {term} SIGTERMed children needed SIGKILL" if term
                   else "the reaper found no task process left to kill")
@@ -268,25 +517,32 @@ def claim2(data: dict) -> dict:
     all_zero = all(z for rows in by_method.values() for _, z, *_ in rows)
     facts.update({"all_zero": all_zero, "cleanup_not_needed_under": needless})
     verdict = FAILS if not all_zero else CAVEAT if needless else HOLDS
-    why = "the psutil reaper (SIGTERM, SIGKILL after the grace period) leaves no task process and no zombie"
-    if needless:
+    why = ("the psutil reaper (SIGTERM, SIGKILL after the grace period) leaves no task process and no zombie" if all_zero
+           else "task processes or zombies were still there after the reaper ran")
+    if needless and all_zero:
         why += (", but under forkserver the forkserver had already reaped them without it, and `children=2` "
                 "(resource tracker + forkserver) only exists under forkserver (fork: 0)")
-    return {"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured, "facts": facts}
+    return with_gaps({"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured,
+                      "facts": facts}, found)
 
 
 def claim3(data: dict) -> dict:
-    jobs = worker_jobs(data, strategy="process", pool="solo", interp="nogil")
+    jobs = worker_jobs(data, strategy="process", pool="solo", interp="nogil", max_tasks_per_child=None)
+    found = gaps(data, "worker", strategy="process", pool="solo", interp="nogil", max_tasks_per_child=None)
     if not jobs:
-        return unmeasured(data["interpreters"]["missing"].get("nogil", "no free-threaded worker ran"))
+        return not_measured(data, found, "no free-threaded worker ran", "nogil")
     facts, measured, parts, differ = {}, [], [], []
     gil_jobs = dict(worker_jobs(data, interp="gil", strategy="process", pool="solo", max_tasks_per_child=None))
+    gil_gaps = dict(gaps(data, "worker", interp="gil", strategy="process", pool="solo", max_tasks_per_child=None))
     for job_id, d in jobs:
         spec, s = d["job"], series(d)
         p = pattern(s)
         method = spec.get("start_method") or joined(s["start_method"]) or "default"
-        ref = gil_jobs.get(f"gil-{method}-process")
+        ref_id = f"gil-{method}-process"
+        ref = gil_jobs.get(ref_id)
         ref_p = pattern(series(ref)) if ref else None
+        if ref_id in gil_gaps:
+            found.append((ref_id, gil_gaps[ref_id]))
         if ref_p not in (None, p):
             differ.append(job_id)
         gil_env = "0" if spec.get("gil_off") else "unset"
@@ -297,7 +553,8 @@ def claim3(data: dict) -> dict:
         measured.append(
             f"{label(data, 'nogil', False)}, {method}, PYTHON_GIL={gil_env} (GIL on after import duckdb: {gil_on}): "
             f"right after the call {pairs(s['immediate'])}, settled {pairs(s['settled'])}; left at the end "
-            f"{s['left_at_end'].get('alive', 0)} live -> {p} (3.14 gil build: {ref_p or 'not run'})")
+            f"{s['left_at_end'].get('alive', 0)} live -> {p} (3.14 gil build: {ref_p or 'not measured'}); "
+            f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
         detail = ("live task processes " + "/".join(str(x["live_tasks"]) for x in s["settled"])
                   if p == "accumulates" else f"settled {joined(pairs([x]) for x in s['settled'])}")
         parts.append(f"{method}, PYTHON_GIL={gil_env} (GIL on: {gil_on}): {detail} -> {p}"
@@ -306,26 +563,37 @@ def claim3(data: dict) -> dict:
     facts["differs_from_gil_build"] = differ
     verdict = CAVEAT if differ else HOLDS if "accumulates" in patterns else FAILS
     compared = any(f["gil_build_pattern"] for f in facts.values() if isinstance(f, dict))
-    why = ("the leak comes from timeout-decorator's process handling (SIGTERM, never joined), not from the GIL: with "
-           + ("the GIL off the free-threaded worker leaves the same processes as the GIL build under each start method"
-              if compared else "the GIL off the free-threaded worker still leaves them (no GIL build in this run to "
-              "compare with)"))
-    return {"verdict": verdict, "summary": "3.14t " + "; ".join(parts), "why": why + ".", "measured": measured,
-            "facts": facts}
+    if differ:
+        why = ("the free-threaded worker left different processes from the GIL build in "
+               + joined(f"`{j}`" for j in differ))
+    elif "accumulates" not in patterns:
+        why = "the free-threaded worker left no task process behind"
+    else:
+        why = ("the leak comes from timeout-decorator's process handling (SIGTERM, never joined), not from the GIL: "
+               + ("with the GIL off the free-threaded worker leaves the same processes as the GIL build under each "
+                  "start method" if compared else "with the GIL off the free-threaded worker still leaves them (no GIL "
+                  "build measured in this run to compare with)"))
+    return with_gaps({"verdict": verdict, "summary": "3.14t " + "; ".join(parts), "why": why + ".",
+                      "measured": measured, "facts": facts}, list(dict(found).items()))
 
 
 def claim4(data: dict) -> dict:
     runs = plain_jobs(data, "gil-import")
+    found = [(j, r) for j, r in gaps(data, "plain", experiment="gil-import")]
     facts, measured = {}, []
     for job_id, d in runs:
         r = d["result"]
         facts[job_id] = {"build": r["build"], "PYTHON_GIL": r["PYTHON_GIL"], "gil_before": r["gil_before"],
                          "after": {x["module"]: x["gil_enabled"] for x in r["steps"]}, "warnings": r["warnings"]}
-    nogil = [(j, d["result"]) for j, d in runs if d["job"]["interp"] == "nogil"]
+    nogil = [(j, d["result"]) for j, d in runs if d["job"]["interp"] == "nogil" and d["result"].get("steps")]
+    nogil_gaps = [(j, r) for j, r in found if _spec(data, j).get("interp") == "nogil"]
     gil_builds = sorted({label(data, d["job"]["interp"]) for _, d in runs if d["job"]["interp"] != "nogil"})
     if not nogil:
-        reason = data["interpreters"]["missing"].get("nogil", "the free-threaded interpreter did not run")
-        return unmeasured(reason, facts, [reason] + ([f"{', '.join(gil_builds)}: GIL always on"] if gil_builds else []))
+        result = not_measured(data, nogil_gaps, "the free-threaded interpreter did not run", "nogil")
+        result["facts"].update(facts)
+        if gil_builds:
+            result["measured"] = result["measured"] + [f"{', '.join(gil_builds)}: GIL always on"]
+        return result
     flips, stays_off, warning = {}, {}, None
     for job_id, r in nogil:
         module = r["steps"][-1]["module"]
@@ -343,10 +611,17 @@ def claim4(data: dict) -> dict:
     if gil_builds:
         measured.append(f"{', '.join(gil_builds)}: GIL always on (nothing to re-enable)")
     facts.update({"flips": flips, "stays_off_with_PYTHON_GIL_0": stays_off, "warning": warning})
+    if "duckdb" not in flips:  # the one measurement the claim is about
+        result = not_measured(data, [g for g in nogil_gaps if "duckdb" in g[0] and "gil0" not in g[0]],
+                              "`import duckdb` with PYTHON_GIL unset was not measured", "nogil")
+        result["facts"].update(facts)
+        result["measured"] = measured + result["measured"]
+        return result
     summary = (f"3.14t, PYTHON_GIL unset: GIL off at start and after `import _decimal`, "
                f"{'on' if flips.get('duckdb') else 'still off'} after `import duckdb`"
-               + (f" ({warning.split(':', 1)[0]}: \"{warning.split(':', 1)[1].strip().split('. ')[0]}.\")" if warning else "")
-               + f"; PYTHON_GIL=0: {'off' if stays_off.get('duckdb') else 'on'} after `import duckdb`")
+               + (f" ({warning.split(':', 1)[0]}: \"{warning.split(':', 1)[1].strip().split('. ')[0]}.\")" if warning else ""))
+    if "duckdb" in stays_off:
+        summary += f"; PYTHON_GIL=0: {'off' if stays_off['duckdb'] else 'on'} after `import duckdb`"
     if "psutil" in flips:
         summary += f"; `import psutil`: GIL {'on' if flips['psutil'] else 'stays off'}"
     if flips.get("duckdb") and stays_off.get("duckdb"):
@@ -354,58 +629,72 @@ def claim4(data: dict) -> dict:
         why = ("duckdb's extension module has not declared that it can run without the GIL, so 3.14t turns the GIL "
                "on when importing it, unless PYTHON_GIL=0 (or -X gil=0) forces it off as the lab's nogil workers do")
     elif flips.get("duckdb"):
-        verdict, why = HOLDS, "importing duckdb turns the GIL on (PYTHON_GIL=0 not measured)"
+        verdict = HOLDS
+        why = ("importing duckdb turns the GIL on" + (" (PYTHON_GIL=0 not measured)" if "duckdb" not in stays_off
+                                                      else ", even with PYTHON_GIL=0"))
     else:
         verdict, why = FAILS, "importing duckdb left the GIL off"
-    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+    return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
+                     found)
 
 
 def claim5(data: dict) -> dict:
     runs = plain_jobs(data, "thread-stop")
+    found = gaps(data, "plain", experiment="thread-stop")
     if not runs:
-        return unmeasured("the thread experiment did not run")
-    facts, measured, late, fast, blocked = {}, [], [], [], []
+        return not_measured(data, found, "the thread experiment did not run")
+    facts, measured, late, early, fast, blocked = {}, [], [], [], [], []
     for job_id, d in runs:
         r, interp = d["result"], d["job"]["interp"]
         a, i, sp = r["async_exc"], r["interrupt"], r["spin_async_exc"]
         # Did the query run to its end? The CPU it used says so whatever the machine's load.
         ratio = a["cpu"] / r["query_alone_cpu"] if r.get("query_alone_cpu") else 0.0
-        is_late = a["exception_type"] is not None and ratio >= 0.5  # stopped early: ~deadline/query of it
+        is_late = a["exception_type"] is not None and ratio >= 0.5
+        is_early = a["exception_type"] is not None and ratio < 0.5  # landed with most of the query still to do
         is_fast = i["exception_type"] == "_duckdb.InterruptException" and i["overshoot"] < FAST
-        is_blocked = sp["watchdog_late"] is not None and sp["watchdog_late"] > sp["deadline"] / 2 + 0.2
-        if is_late:
-            late.append(interp)
-        if is_fast:
-            fast.append(interp)
-        if is_blocked:
-            blocked.append(interp)
+        # The timer thread could not run until the builtin returned: it ran late by about the
+        # builtin's length, or (cancelled right after the call) not at all.
+        is_blocked = (sp["watchdog_late"] is None and sp.get("call_finished")) or (
+            sp["watchdog_late"] is not None and sp["watchdog_late"] > sp["deadline"] / 2 + 0.2)
+        for cond, bucket in ((is_late, late), (is_early, early), (is_fast, fast), (is_blocked, blocked)):
+            if cond:
+                bucket.append(interp)
         facts[job_id] = {"build": r["build"], "gil_enabled": r["gil_enabled"], "query_alone": r["query_alone"],
                          "async_exc": a, "async_cpu_ratio": round(ratio, 2), "async_late": is_late, "interrupt": i,
                          "interrupt_fast": is_fast, "spin_alone": r["spin_alone"], "spin": sp,
-                         "spin_blocks_watchdog": is_blocked}
+                         "spin_blocks_watchdog": bool(is_blocked), "sizing": job_sizing(d)}
+        timer = (f"the timer thread ran {_secs(sp['watchdog_late'])} late" if sp["watchdog_late"] is not None
+                 else "the timer thread never ran before the builtin returned")
         measured.append(
             f"{label(data, interp, False)} (GIL {'on' if r['gil_enabled'] else 'off'}), deadline {r['deadline']:g} s: "
-            f"PyThreadState_SetAsyncExc from a timer thread ({a['watchdog_late'] * 1000:.0f} ms late) -> "
-            f"{a['exception_type']} after {a['elapsed']:.2f} s, having used {a['cpu']:.2f} CPU s (the query alone: "
-            f"{r['query_alone']:.2f} s, {r['query_alone_cpu']:.2f} CPU s); "
-            f"`con.interrupt()` -> {i['exception_type']} {i['overshoot'] * 1000:.0f} ms after the deadline; a "
-            f"GIL-holding builtin ({r['spin_alone']:.2f} s alone, deadline {sp['deadline']:.2f} s): the timer thread "
-            f"ran {sp['watchdog_late']:.2f} s late, the exception came after {sp['elapsed']:.2f} s")
+            f"PyThreadState_SetAsyncExc from a timer thread ({_ms(a['watchdog_late'])} late) -> "
+            f"{a['exception_type'] or 'no exception'} after {_secs(a['elapsed'])}, having used {_secs(a['cpu'])} CPU "
+            f"(the query alone: {_secs(r['query_alone'])}, {_secs(r['query_alone_cpu'])} CPU); "
+            f"`con.interrupt()` -> {i['exception_type'] or 'no exception'} {_ms(i['overshoot'])} after the deadline; a "
+            f"GIL-holding builtin ({_secs(r['spin_alone'])} alone, deadline {_secs(sp['deadline'])}): {timer}, the "
+            f"exception came after {_secs(sp['elapsed'])}; {describe_sizing(job_sizing(d))}{_rerun_note(d)}")
     n = len(runs)
     by = {d["job"]["interp"]: d["result"] for _, d in runs}
     deadlines = joined(f"{r['deadline']:g}" for r in by.values())
+    blocked_late = [by[i]["spin_async_exc"]["watchdog_late"] for i in blocked]
     summary = (
         f"async exception from a timer thread (deadline {deadlines} s): landed after "
         f"{span(r['async_exc']['elapsed'] for r in by.values())}, once the query had used "
         f"{span([facts[j]['async_cpu_ratio'] * 100 for j in facts], '%', digits=0)} of the CPU it needs to finish, on "
-        f"{joined(label(data, i) for i in late) or 'none'}; "
-        f"`con.interrupt()`: InterruptException {span((r['interrupt']['overshoot'] for r in by.values()), 'ms', 1000, 0)} "
+        f"{joined(label(data, i) for i in late) or 'none'}"
+        + (f", early (mid-query) on {joined(label(data, i) for i in early)}" if early else "")
+        + f"; `con.interrupt()`: InterruptException {span((r['interrupt']['overshoot'] for r in by.values()), 'ms', 1000, 0)} "
         f"after the deadline on {joined(label(data, i) for i in fast) or 'none'}; during a GIL-holding builtin the "
-        f"timer thread itself ran late (by {span(by[i]['spin_async_exc']['watchdog_late'] for i in blocked)}) on "
+        f"timer thread itself ran late (by {span(blocked_late)}) on "
         f"{joined(label(data, i) for i in blocked) or 'none'}"
         + (f", on time on {joined(label(data, i) for i in by if i not in blocked)}" if len(blocked) < n else ""))
-    facts.update({"async_late": late, "interrupt_fast": fast, "spin_blocks_watchdog": blocked})
-    if len(late) == n and len(fast) == n:
+    facts.update({"async_late": late, "async_early": early, "interrupt_fast": fast, "spin_blocks_watchdog": blocked})
+    if early:
+        verdict = FAILS
+        why = (f"an async exception from another thread stopped the DuckDB call early (having used "
+               f"{span([facts[j]['async_cpu_ratio'] * 100 for j, d in runs if d['job']['interp'] in early], '%', digits=0)} "
+               f"of its CPU) on {joined(label(data, i) for i in early)}")
+    elif len(late) == n and len(fast) == n:
         verdict = CAVEAT
         why = ("no thread can stop an arbitrary C call (an async exception lands only when the call returns, GIL or "
                "not), but DuckDB releases the GIL and polls for interrupts, so a watchdog thread calling "
@@ -413,23 +702,33 @@ def claim5(data: dict) -> dict:
     elif len(late) == n:
         verdict, why = HOLDS, "neither an async exception nor `con.interrupt()` stopped the query on time"
     else:
-        verdict, why = FAILS, "an async exception from another thread stopped the DuckDB call early"
-    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+        none = [i for i in by if i not in late and i not in early]
+        return with_gaps(unmeasured(f"not measured: the async exception never arrived on "
+                                    f"{joined(label(data, i) for i in none)}", facts, measured), found)
+    return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
+                     found)
 
 
 def claim6(data: dict) -> dict:
     jobs = worker_jobs(data, strategy="process", pool="prefork", task="tasks.leak_demo", max_tasks_per_child=None)
+    found = gaps(data, "worker", strategy="process", pool="prefork", task="tasks.leak_demo", max_tasks_per_child=None)
     if not jobs:
-        return unmeasured("no prefork worker ran")
+        return not_measured(data, found, "no prefork worker ran")
     facts, measured, fails, solo_ok, where = {}, [], [], [], []
-    solo_all = dict(worker_jobs(data, strategy="process", pool="solo", max_tasks_per_child=None))
+    # The solo side only has to show that the fallback can start there: a query that ended before its
+    # deadline shows that as well as a timeout (premise=False).
+    solo_all = dict(worker_jobs(data, premise=False, strategy="process", pool="solo", max_tasks_per_child=None))
+    solo_gaps = dict(gaps(data, "worker", strategy="process", pool="solo", max_tasks_per_child=None))
     for job_id, d in jobs:
         spec, s = d["job"], series(d)
         refused = (all(o == "error" for o in s["outcomes"]) and s["exception_types"] == ["AssertionError"]
                    and any(DAEMONIC in m for m in s["exception_messages"]))
-        solo = solo_all.get(f"{spec['interp']}-{spec['start_method']}-process")
+        solo_id = f"{spec['interp']}-{spec['start_method']}-process"
+        solo = solo_all.get(solo_id)
         ss = series(solo) if solo else None
-        runs_in_solo = bool(ss) and all(o == "timeout" for o in ss["outcomes"])
+        runs_in_solo = bool(ss) and all(o in ("timeout", "ok") for o in ss["outcomes"])
+        if not solo and solo_id in solo_gaps:
+            found.append((solo_id, solo_gaps[solo_id]))
         (fails if refused else []).append(job_id)
         (solo_ok if runs_in_solo else []).append(job_id)
         where.append(f"{label(data, spec['interp'])} {spec['start_method']}")
@@ -440,21 +739,39 @@ def claim6(data: dict) -> dict:
         measured.append(
             f"{label(data, spec['interp'], False)}, {spec['start_method']}: prefork -> {', '.join(s['outcomes'])} "
             f"({'; '.join(s['exception_types'])}: {'; '.join(s['exception_messages'])}); solo -> "
-            + (f"{', '.join(ss['outcomes'])} ({short_exc(joined(ss['exception_types']))})" if ss else "not run"))
+            + (f"{', '.join(ss['outcomes'])} ({short_exc(joined(ss['exception_types'])) if ss['exception_types'] else 'no exception'})"
+               if ss else "not measured"))
+    solo_outcomes = {o for f in facts.values() for o in (f["solo_outcomes"] or [])}
     solo_excs = joined(short_exc(e) for f in facts.values() for e in (f["solo_exception_types"] or []))
+    ran = ("ran it and timed out" if solo_outcomes == {"timeout"} else
+           "ran it (" + joined(sorted(solo_outcomes)) + ")")
     summary = (f"prefork ({', '.join(where)}): {len(fails)} of {len(jobs)} workers refused every task with "
-               f"AssertionError: {DAEMONIC}; solo: {len(solo_ok)} of {len(jobs)} ran it and timed out ({solo_excs})")
-    verdict = HOLDS if len(fails) == len(jobs) == len(solo_ok) else CAVEAT if fails else FAILS
-    why = ("billiard makes each (daemonic) prefork pool process multiprocessing's current process, and "
-           "`Process.start()` refuses children of a daemon under any start method, while the solo pool runs the "
-           "task in the worker's main process")
-    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+               f"AssertionError: {DAEMONIC}; solo: {len(solo_ok)} of {len(jobs)} {ran}"
+               + (f" ({solo_excs})" if solo_excs else ""))
+    measured_solo = sum(1 for f in facts.values() if f["solo_outcomes"] is not None)
+    refused = ("billiard makes each (daemonic) prefork pool process multiprocessing's current process, and "
+               "`Process.start()` refuses children of a daemon under any start method")
+    if not fails:
+        verdict, why = FAILS, "the prefork pool ran the fallback"
+    elif len(fails) == len(jobs) and measured_solo == 0:
+        return with_gaps(unmeasured(f"not measured: the solo pool ({refused}, but no solo worker could be judged)",
+                                    facts, measured), list(dict(found).items()))
+    elif len(fails) == len(jobs) and len(solo_ok) == measured_solo:
+        verdict = HOLDS  # every solo worker that could be judged ran it; the others are named below
+        why = refused + ", while the solo pool runs the task in the worker's main process"
+    else:
+        verdict = CAVEAT
+        why = refused + (" in some workers only" if len(fails) < len(jobs) else "") + (
+            ", and the solo pool failed to run it in some" if len(solo_ok) < measured_solo else "")
+    return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
+                     list(dict(found).items()))
 
 
 def claim7(data: dict) -> dict:
     runs = plain_jobs(data, "pickling")
+    found = gaps(data, "plain", experiment="pickling")
     if not runs:
-        return unmeasured("the pickling experiment did not run")
+        return not_measured(data, found, "the pickling experiment did not run")
     facts, measured, table = {}, [], {}
     for job_id, d in runs:
         r, interp = d["result"], d["job"]["interp"]
@@ -487,7 +804,11 @@ def claim7(data: dict) -> dict:
     py314 = [i for i in ("gil", "nogil") if result(i, "forkserver", "top_level")]
     interps = [i for i in ("host", "gil", "nogil") if result(i, "forkserver", "top_level")]
     if not py314:
-        return unmeasured("no CPython 3.14 interpreter ran the experiment", facts, measured)
+        lost = [(j, r) for j, r in found if _spec(data, j).get("interp") in ("gil", "nogil")]
+        out = not_measured(data, lost, "no CPython 3.14 interpreter ran the experiment", "gil", "nogil")
+        out["facts"].update(facts)
+        out["measured"] = measured + out["measured"]
+        return out
     top_ok = all(result(i, "forkserver", "top_level").get("outcome") == "ok" for i in py314)
     local_fail = all(result(i, "forkserver", v).get("outcome") == "error" for i in py314 for v in ("nested", "lambda"))
     decorated_fails = all(result(i, "forkserver", "decorated_in_place").get("outcome") == "error" for i in py314)
@@ -498,7 +819,8 @@ def claim7(data: dict) -> dict:
     facts.update({"top_level_ok": top_ok, "local_fails": local_fail, "decorated_in_place_fails": decorated_fails,
                   "parent_only_times_out": parent_only_timeout, "fork_all_ok": fork_ok, "py311_forkserver_same": py311_same})
     methods = joined(m for (_, m, _) in sorted(table, key=lambda k: METHOD_ORDER.index(k[1])) if m != "fork")
-    summary = (f"{methods} ({joined(label(data, i) for i in interps)}): top-level function wrapped at call time ok; "
+    summary = (f"{methods} ({joined(label(data, i) for i in interps)}): top-level function wrapped at call time "
+               f"{'ok' if top_ok else exc(interps, 'forkserver', 'top_level')}; "
                f"`@timeout` on a top-level def -> {exc(interps, 'forkserver', 'decorated_in_place')}; nested function "
                f"-> {exc(interps, 'forkserver', 'nested')}; lambda -> {exc(interps, 'forkserver', 'lambda')}; a "
                f"function the child cannot import -> "
@@ -507,27 +829,38 @@ def claim7(data: dict) -> dict:
                + f"; fork: {'every variant ok' if fork_ok else 'not all ok'}")
     if not (top_ok and local_fail):
         verdict = FAILS
-    elif decorated_fails or parent_only_timeout or py311_same:
-        verdict = CAVEAT
+        why = ("under forkserver " + ("a top-level function failed too" if not top_ok
+                                      else "a nested function or a lambda went through"))
     else:
-        verdict = HOLDS
-    why = ("it is the start method, not the version: forkserver and spawn pickle the target by name, so besides nested "
-           "functions and lambdas the usual `@timeout(...)` decorator on a top-level def fails too (wrap at call time "
-           "instead, as app/strategies.py does), and a function the child cannot import is misreported as a timeout")
-    return {"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts}
+        verdict = CAVEAT if decorated_fails or parent_only_timeout or py311_same else HOLDS
+        why = ("it is the start method, not the version: forkserver and spawn pickle the target by name, so besides "
+               "nested functions and lambdas the usual `@timeout(...)` decorator on a top-level def fails too (wrap at "
+               "call time instead, as app/strategies.py does), and a function the child cannot import is misreported "
+               "as a timeout")
+    return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
+                     found)
 
 
 def claim8(data: dict) -> dict:
-    sub, parts, measured, facts = {}, [], [], {}
+    """Each mitigation: works, works in prefork only, does not work, or not measured (never guessed)."""
+    sub, parts, measured, facts, lost = {}, [], [], {}, []
 
+    # reaping: the verdict of claim 2, when it could be judged
     c2 = claim2(data)
     if c2["verdict"] != UNMEASURED:
         works = c2["facts"].get("all_zero", False)
         sub["reaping"] = "works" if works else "does not work"
         parts.append(f"reaping: {'0 task processes and 0 zombies after every iteration (row 2)' if works else 'leftovers remain'}")
+    elif any(s.get("strategy") == "process+cleanup" for s in planned(data).values()):
+        sub["reaping"] = UNMEASURED
+        parts.append(f"reaping: not measured ({c2['summary']})")
+        lost += list(c2["facts"].get("not_measured", {}).items())
 
+    # Celery time limits: prefork enforces them; solo ignores them (if the query outlasts them)
     tl = worker_jobs(data, strategy="prefork-time-limit")
-    if tl:
+    tl_gaps = gaps(data, "worker", strategy="prefork-time-limit")
+    lost += tl_gaps
+    if tl or tl_gaps:
         pre, solo = [], []
         for job_id, d in tl:
             spec, s = d["job"], series(d)
@@ -536,7 +869,7 @@ def claim8(data: dict) -> dict:
             (pre if spec["pool"] == "prefork" else solo).append((spec, s))
             measured.append(f"time limits, {spec['pool']} pool, {label(data, spec['interp'], False)}: "
                             f"{', '.join(s['outcomes'])} ({', '.join(s['exception_messages']) or 'no exception'}) "
-                            f"after {span(s['elapsed'])}")
+                            f"after {span(s['elapsed'])}; {describe_sizing(job_sizing(d))}{_rerun_note(d)}")
         pre_ok = bool(pre) and all(o == "timeout" for _, s in pre for o in s["outcomes"])
         solo_ignored = bool(solo) and all(o == "ok" for _, s in solo for o in s["outcomes"])
         text = []
@@ -544,16 +877,29 @@ def claim8(data: dict) -> dict:
             text.append(f"prefork: soft limit -> {joined(e for _, s in pre for e in s['exception_types'])} "
                         f"\"{joined(m for _, s in pre for m in s['exception_messages'])}\" after "
                         f"{span(e for _, s in pre for e in s['elapsed'])}")
+        else:
+            text.append("prefork: not measured")
         if solo:
             text.append(f"solo: ignored, the query ran to its end ({span(e for _, s in solo for e in s['elapsed'])})"
                         if solo_ignored else f"solo: {joined(o for _, s in solo for o in s['outcomes'])}")
+        else:
+            text.append("solo: not measured")
         parts.append("Celery time limits: " + ", ".join(text))
-        sub["Celery time limits"] = ("works in prefork only" if pre_ok and solo_ignored else "works" if pre_ok
-                                     else "does not work")
+        if not pre:
+            sub["Celery time limits"] = UNMEASURED
+        elif not pre_ok:
+            sub["Celery time limits"] = "does not work"
+        elif not solo:
+            sub["Celery time limits"] = "works in prefork (solo not measured)"
+        else:
+            sub["Celery time limits"] = "works in prefork only" if solo_ignored else "works"
 
+    # --max-tasks-per-child=1: the solo pool (the one that can run the fallback) decides
     m = worker_jobs(data, max_tasks_per_child=1)
     ctrl = worker_jobs(data, task="claims.leak_demo_children_allowed", max_tasks_per_child=None)
-    if m:
+    m_gaps = gaps(data, "worker", max_tasks_per_child=1)
+    lost += m_gaps + gaps(data, "worker", task="claims.leak_demo_children_allowed", max_tasks_per_child=None)
+    if m or m_gaps:
         solo_ignored, plain_refused, allowed, control = None, None, {}, {}
         for job_id, d in m + ctrl:
             spec, s = d["job"], series(d)
@@ -596,9 +942,12 @@ def claim8(data: dict) -> dict:
             counts = sorted(set(control[method]))
             return f" (without the option: {'/'.join(map(str, counts))} zombie left per worker at the end)"
 
+        solo_gap = [(j, r) for j, r in m_gaps if _spec(data, j).get("pool") == "solo"]
         text = []
         if solo_ignored is not None:
             text.append("solo: ignored (same process, leftovers pile up)" if solo_ignored else "solo: recycles")
+        else:
+            text.append("solo: not measured" + (f" ({gap_text(solo_gap)})" if solo_gap else " (no solo job planned)"))
         if plain_refused is not None:
             text.append("prefork: the fallback cannot start (AssertionError)" if plain_refused else "prefork: starts")
         if allowed:
@@ -606,9 +955,14 @@ def claim8(data: dict) -> dict:
                 f"{method} -> {'killed children reaped when the pool process is replaced' if set(v) == {'reaped'} else joined(v)}"
                 f"{without(method)}" for method, v in sorted(allowed.items())))
         parts.append("`--max-tasks-per-child=1`: " + "; ".join(text))
-        sub["--max-tasks-per-child"] = "does not work" if solo_ignored else "works"
+        # "works" only when the solo job was measured and it recycled: a missing job is not a success
+        sub["--max-tasks-per-child"] = (UNMEASURED if solo_ignored is None else
+                                        "does not work" if solo_ignored else "works")
 
+    # con.interrupt() from a watchdog thread
     it = worker_jobs(data, strategy="interrupt")
+    it_gaps = gaps(data, "worker", strategy="interrupt")
+    lost += it_gaps
     if it:
         ok, over, who = True, [], []
         for job_id, d in it:
@@ -623,21 +977,35 @@ def claim8(data: dict) -> dict:
             measured.append(f"`con.interrupt()` from a watchdog thread, {label(data, d['job']['interp'], False)}: "
                             f"{', '.join(s['outcomes'])} ({', '.join(s['exception_types'])}), overshoot "
                             f"{span(s['overshoot'], 'ms', 1000, 0)}, children/zombies {pairs(s['settled'])}, CPU after "
-                            f"the deadline {span(s['cpu_after_deadline'])}")
+                            f"the deadline {span(s['cpu_after_deadline'])}; {describe_sizing(job_sizing(d))}"
+                            f"{_rerun_note(d)}")
         sub["con.interrupt()"] = "works" if ok else "does not work"
         parts.append(f"`con.interrupt()` ({joined(who)}): InterruptException {span(over, 'ms', 1000, 0)} after the "
                      f"deadline, no process" if ok else "`con.interrupt()`: did not stop the query cleanly")
+    elif it_gaps:
+        sub["con.interrupt()"] = UNMEASURED
+        parts.append("`con.interrupt()`: not measured")
     facts["mitigations"] = sub
-    if not sub:
-        return unmeasured("no mitigation was run")
-    verdict = (FAILS if any(v.startswith("does not") for v in sub.values())
-               else CAVEAT if any(v != "works" for v in sub.values()) else HOLDS)
+    lost = list(dict(lost).items())
+    if not sub or all(v == UNMEASURED for v in sub.values()):
+        return not_measured(data, lost, "no mitigation was run")
+    unknown = [k for k, v in sub.items() if "not measured" in v]
+    if any(v.startswith("does not") for v in sub.values()):
+        verdict = FAILS
+    elif unknown:
+        verdict = UNMEASURED
+    elif any(v != "works" for v in sub.values()):
+        verdict = CAVEAT
+    else:
+        verdict = HOLDS
     working = [k for k, v in sub.items() if v == "works"]
     why = (f"{' and '.join(working) or 'none'} work everywhere measured"
-           + (", Celery time limits only in the prefork pool" if sub.get("Celery time limits") == "works in prefork only" else "")
+           + (", Celery time limits only in the prefork pool" if sub.get("Celery time limits", "").startswith("works in prefork") else "")
            + (", but `--max-tasks-per-child` does nothing for the solo pool the fallback needs (prefork cannot run "
-              "it without clearing the daemon flag)" if sub.get("--max-tasks-per-child") == "does not work" else ""))
-    return {"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured, "facts": facts}
+              "it without clearing the daemon flag)" if sub.get("--max-tasks-per-child") == "does not work" else "")
+           + (f"; not measured: {', '.join(unknown)}" if unknown else ""))
+    return with_gaps({"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured,
+                      "facts": facts}, lost)
 
 
 CLAIM_FUNCTIONS = {1: claim1, 2: claim2, 3: claim3, 4: claim4, 5: claim5, 6: claim6, 7: claim7, 8: claim8}
@@ -667,12 +1035,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def sizing_by_interp(data: dict) -> dict[str, dict]:
+    """Per interpreter, over its jobs with a query: measured speeds, rows used, seconds expected."""
+    out: dict[str, dict] = {}
+    for _, d in _ordered(data):
+        sz = d.get("sizing") or job_sizing(d)
+        if not sz or not sz.get("query"):
+            continue
+        o = out.setdefault(d["job"]["interp"], {"rows_per_second": [], "rows": [], "expected_seconds": []})
+        for k in o:
+            o[k] += [v for v in sz.get(k) or [] if v is not None]
+    return out
+
+
+def workload_text(data: dict) -> str:
+    st = data["settings"]
+    rows = st.get("DUCKDB_ROWS")
+    per = sizing_by_interp(data)
+    measured = "; ".join(
+        f"{label(data, i)}: {span(v['rows_per_second'], 'M rows/s', 1e-6, 0)} -> {_rows_text(v['rows'])} "
+        f"({span(v['expected_seconds'], 's', digits=1)} expected)" for i, v in per.items()) or "no query ran"
+    if rows == "auto" or rows is None:
+        targets = []
+        if st.get("QUERY_SECONDS"):
+            targets.append(f"{st['QUERY_SECONDS']:g} s for the Celery workers")
+        if st.get("THREAD_STOP_SECONDS"):
+            targets.append(f"{st['THREAD_STOP_SECONDS']:g} s for the thread-stop experiment")
+        how = ("`n` sized on each interpreter from the query's measured speed there (DUCKDB_ROWS=auto, app/calibrate.py)"
+               + (f", aiming at {' and '.join(targets)}" if targets else ""))
+    else:
+        how = f"`n` = {int(rows):_} (DUCKDB_ROWS)"
+    return (f"workload `SELECT sum(hash(range)) FROM range(n)` on one DuckDB thread, {how}; measured speed and "
+            f"size per interpreter: {measured}")
+
+
 def markdown(data: dict, settings) -> str:
     st = data["settings"]
     versions = data["interpreters"]["versions"]
     interp_text = "; ".join(
         f"{label(data, i, False)}: default start method {v.get('default_start_method', '?')}"
-        for i, v in sorted(versions.items(), key=lambda kv: ("host", "gil", "nogil").index(kv[0])))
+        for i, v in sorted(versions.items(), key=lambda kv: INTERPS.index(kv[0])))
     duckdb = joined(v["duckdb"] for v in versions.values() if v.get("duckdb"))
     missing = data["interpreters"]["missing"]
     lines = [
@@ -684,9 +1086,8 @@ def markdown(data: dict, settings) -> str:
         "",
         f"- Interpreters: {interp_text or 'none'}" + (f". Not measured: {'; '.join(missing.values())}" if missing else ""),
         f"- duckdb {duckdb or '?'}, timeout-decorator, celery and psutil as pinned in requirements/lab.txt; "
-        f"workload `SELECT sum(hash(range)) FROM range({st['DUCKDB_ROWS']:_})` on one DuckDB thread, timeout "
-        f"{st['DUCKDB_TIMEOUT']:g} s, {st['ITERATIONS']} iterations per Celery worker, second snapshot "
-        f"{st['SETTLE_SECONDS']:g} s after the first; broker: {data['broker']}.",
+        f"{workload_text(data)}; timeout {st['DUCKDB_TIMEOUT']:g} s, {st['ITERATIONS']} iterations per Celery worker, "
+        f"second snapshot {st['SETTLE_SECONDS']:g} s after the first; broker: {data['broker']}.",
         "- `a/b` = children/zombies of the worker: right after the timed-out call, and \"settled\" after the settle "
         "time. 3.11 = the host's python3 (fork by default), 3.14 = CPython 3.14 with the GIL, 3.14t = free-threaded "
         "(both forkserver by default).",
@@ -702,9 +1103,19 @@ def markdown(data: dict, settings) -> str:
     for c in claims:
         lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}")
         lines += [f"   - {x}" for x in c["measured"]]
+    lines += ["", "How each job's query was sized (on the job's own interpreter):", ""]
+    for job_id, d in _ordered(data):
+        lines.append(f"- `{job_id}`: {describe_sizing(d.get('sizing') or job_sizing(d))}{_rerun_note(d)}")
     failed = [j for j, d in data["jobs"].items() if d.get("error")]
     if failed:
         lines += ["", "Jobs that failed (the claims above are judged without them): "
-                  + "; ".join(f"`{j}`: {data['jobs'][j]['error'].splitlines()[0][:160]}" for j in failed)]
+                  + "; ".join(f"`{j}`: {_first_line(data['jobs'][j]['error'])}" for j in failed)]
+    absent = [j for j in planned(data) if j not in data["jobs"]]
+    if absent:
+        lines += ["", "Jobs planned but not recorded in claims.json: " + ", ".join(f"`{j}`" for j in absent)]
+    premise = [(j, premise_failure(d)) for j, d in _ordered(data) if premise_failure(d)]
+    if premise:
+        lines += ["", "Jobs whose premise failed (the query ended before its deadline; not judged): "
+                  + "; ".join(f"`{j}`: {r}" for j, r in premise)]
     lines += ["", "Every record: `claims.json` next to this file; every worker's and experiment's output: `logs/`."]
     return "\n".join(lines) + "\n"
