@@ -495,6 +495,12 @@ def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
     }
     if job.start_method:
         env["START_METHOD"] = job.start_method
+    # The worker's main process measures the query's speed when it is ready (before the first task)
+    # and publishes it here, so a prefork pool process reads it instead of measuring inside a task:
+    # a measurement inside the task would eat into its soft time limit (SoftTimeLimitExceeded).
+    calibration = run.work / "calibration" / job.id
+    calibration.mkdir(parents=True, exist_ok=True)
+    env["CALIBRATION_DIR"] = str(calibration)
     if job.interp == "nogil" and job.gil_off:
         env["PYTHON_GIL"] = "0"
     pool = ["--pool=prefork", "--concurrency=1"] if job.pool == "prefork" else ["--pool=solo"]
