@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import labtest
 import reltest
 from labctl import paths, procs
@@ -48,13 +50,21 @@ def test_quick_on_a_given_broker_leaves_no_process_file_or_message(rabbitmq, tmp
     vhost.delete()
 
 
-def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path):
-    """SIGKILL `scripts/lab quick` mid-run (private RabbitMQ node): `scripts/lab down` cleans up."""
-    labtest.need(reltest.rabbit.available(), "rabbitmq-server is not installed")
+@pytest.mark.parametrize("broker", ["filesystem", "rabbitmq"])
+def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path, broker):
+    """SIGKILL `scripts/lab quick` mid-run (embedded broker, or a private RabbitMQ node): `scripts/lab down` cleans up.
+
+    The embedded broker needs no server, so this runs everywhere; the RabbitMQ case adds the
+    node (and its epmd) to what down must stop.
+    """
+    if broker == "rabbitmq":
+        labtest.need(reltest.rabbit.available(), "rabbitmq-server is not installed")
     run = reltest.run_id("rel-crash")
     (tmp_path / "tmp").mkdir()
-    env = labtest.base_env(tmp_path, RUN_ID=run, ITERATIONS="3", TMPDIR=str(tmp_path / "tmp"), LAB_BROKER="rabbitmq",
+    env = labtest.base_env(tmp_path, RUN_ID=run, ITERATIONS="3", TMPDIR=str(tmp_path / "tmp"), LAB_BROKER=broker,
                            QUERY_SECONDS="600", DUCKDB_TIMEOUT="0.3", SETTLE_SECONDS="1")
+    # workers and the producer (and with RabbitMQ the node), plus the gil worker's task process
+    names = ["worker gil", "worker gil-clean"] + (["rabbitmq"] if broker == "rabbitmq" else [])
     log = open(tmp_path / "lab.log", "w")
     lab = subprocess.Popen([str(reltest.REPO / "scripts" / "lab"), "quick"], env=env, cwd=reltest.REPO, stdout=log,
                            stderr=subprocess.STDOUT, start_new_session=True)
@@ -65,9 +75,10 @@ def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path):
         lab.wait()
         left = {pid: procs.name(pid) for pid in procs.marked(run)}
         state = json.loads((paths.cache_root() / "run" / f"{run}.json").read_text())
-        # workers, the node (and its epmd), the producer, the gil worker's task process
-        assert {"rabbitmq", "worker gil", "worker gil-clean"} <= {s["name"] for s in state["started"]}
-        assert len(left) >= 5, left
+        assert set(names) <= {s["name"] for s in state["started"]}, state["started"]
+        # the recorded ones, the producer and the gil worker's task process
+        at_least = len(names) + 2
+        assert len(left) >= at_least, f"expected at least {at_least} processes of the run, got {left}"
 
         down = labtest.lab("down", env=labtest.base_env(tmp_path, TMPDIR=str(tmp_path / "tmp")), timeout=180)
     finally:
@@ -81,5 +92,5 @@ def test_down_after_the_lab_itself_was_killed_stops_everything(tmp_path):
     while procs.marked(run) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _leftovers(tmp_path, run), down.stdout
-    for name in ("rabbitmq", "worker gil", "worker gil-clean"):
+    for name in names:
         assert f"[lab] down: {name} (pid " in down.stdout, down.stdout

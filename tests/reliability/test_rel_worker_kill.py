@@ -41,6 +41,20 @@ def _kill_mid_task(worker: procs.Started) -> list[int]:
     return orphans
 
 
+def _down_stops_the_orphans(orphans: list[int], run: str, tmp) -> None:
+    """The killed worker's task process is still running, re-parented to init; `scripts/lab down` stops it."""
+    live = [pid for pid in orphans if procs.alive(pid)]
+    assert live, f"the gil worker had no running task process when it was killed: {orphans}"
+    assert all(procs.parent(pid) == 1 for pid in live), {p: procs.parent(p) for p in live}
+    assert all(procs.run_of(pid) == run for pid in live)
+    # `scripts/lab down` (own cache: no state files) finds the orphaned run by its marker.
+    down = labtest.lab("down", env={**reltest.env("unused"), "LAB_CACHE": str(tmp / "cache")}, timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"run {run}: {len(live)} orphaned lab process(es)" in down.stdout, down.stdout
+    assert all(f" {pid}" in down.stdout for pid in live), down.stdout
+    assert not procs.marked(run), f"still running after scripts/lab down: {procs.marked(run)}"
+
+
 def _records(tmp, run: str) -> dict[int, dict]:
     return {r["iteration"]: r for r in labtest.records(tmp / "results" / run)}
 
@@ -58,17 +72,9 @@ def test_sigkill_on_rabbitmq_redelivers_the_iteration_and_down_stops_the_orphan(
         # The task process the worker forked is still running the query, re-parented to init.
         # It also holds the dead worker's AMQP socket (inherited by fork), so the broker does
         # not see that connection close: it would re-deliver only after the heartbeat times out.
-        live = [pid for pid in orphans if procs.alive(pid)]
-        assert live, f"the gil worker had no running task process when it was killed: {orphans}"
-        assert all(procs.parent(pid) == 1 for pid in live), {p: procs.parent(p) for p in live}
-        assert all(procs.run_of(pid) == run for pid in live)
-
-        # `scripts/lab down` (own cache: no state files) finds the orphaned run by its marker.
-        down = labtest.lab("down", env={**reltest.env("unused"), "LAB_CACHE": str(tmp_path / "cache")}, timeout=120)
-        assert down.returncode == 0, down.stdout + down.stderr
-        assert f"run {run}: {len(live)} orphaned lab process(es)" in down.stdout, down.stdout
-        assert all(f" {pid}" in down.stdout for pid in live), down.stdout
-        assert not procs.marked(run), f"still running after scripts/lab down: {procs.marked(run)}"
+        # Here `scripts/lab down` is part of the scenario; without RabbitMQ the filesystem test
+        # below checks the same.
+        _down_stops_the_orphans(orphans, run, tmp_path)
 
         # A second worker on the same queue gets iteration 1 again, then iteration 2.
         second = reltest.start_worker(tmp_path, "second", "gil", wenv)
@@ -97,7 +103,8 @@ def test_sigkill_on_the_filesystem_broker_loses_the_iteration_and_the_producer_s
     producer = _producer(run, url, tmp_path, iterations=1, grace="2")
     start = time.monotonic()
     try:
-        _kill_mid_task(first)
+        # The orphaned task process and `scripts/lab down` need no particular broker: checked here too.
+        _down_stops_the_orphans(_kill_mid_task(first), run, tmp_path)
         second = reltest.start_worker(tmp_path, "second", "gil", wenv)
         code = producer.wait(timeout=120)
         elapsed = time.monotonic() - start
