@@ -317,7 +317,10 @@ class Run:
         self.closing = False  # set when the run stops: no job may start a process after that
         self.state = procs.StateFile(paths.cache_root(env) / "run" / f"{s.run_id}.json")
         self.work = paths.cache_root(env) / "run" / s.run_id
-        self.record = {"run_id": s.run_id, "work": str(self.work), "started": []}
+        # owner: this process; `scripts/lab down` (native.down) leaves the run alone while it is alive
+        # (without it, a `scripts/lab down` anywhere on the machine stopped a running claims run)
+        self.record = {"run_id": s.run_id, "work": str(self.work), "started": [],
+                       "owner": {"pid": os.getpid(), "started": procs.start_time(os.getpid())}}
         self.hostname = f"{socket.gethostname()}-{s.run_id}"
         base = {k: v for k, v in env.items() if not k.startswith(("PYTHON_GIL", "PYTEST_"))}
         for key in ("VIRTUAL_ENV", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "CLEANUP_CHILDREN", "START_METHOD",
