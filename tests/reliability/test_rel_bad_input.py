@@ -42,6 +42,11 @@ PRODUCER = BROKER + [
     ("DUCKDB_ROWS", "0"),
     ("DUCKDB_ROWS", "1000000000001"),
     ("DUCKDB_ROWS", "1e9"),
+    ("DUCKDB_ROWS", "automatic"),
+    ("QUERY_SECONDS", "0"),
+    ("QUERY_SECONDS", "86401"),
+    ("QUERY_SECONDS", "nan"),
+    ("QUERY_SECONDS", "long"),
     ("DUCKDB_TIMEOUT", "0"),
     ("DUCKDB_TIMEOUT", "0.001"),
     ("DUCKDB_TIMEOUT", "3601"),
@@ -95,6 +100,7 @@ RANGES = {
     "ITERATIONS": f"from {defaults.ITERATIONS_RANGE[0]} to {defaults.ITERATIONS_RANGE[1]}",
     "DUCKDB_ROWS": f"from {defaults.DUCKDB_ROWS_RANGE[0]} to {defaults.DUCKDB_ROWS_RANGE[1]}",
     "DUCKDB_TIMEOUT": f"from {defaults.DUCKDB_TIMEOUT_RANGE[0]:g} to {defaults.DUCKDB_TIMEOUT_RANGE[1]:g}",
+    "QUERY_SECONDS": f"from {defaults.QUERY_SECONDS_RANGE[0]:g} to {defaults.QUERY_SECONDS_RANGE[1]:g}",
     "DUCKDB_THREADS": f"from {defaults.DUCKDB_THREADS_RANGE[0]} to {defaults.DUCKDB_THREADS_RANGE[1]}",
     "RESULT_GRACE_SECONDS": f"from {defaults.RESULT_GRACE_RANGE[0]:g} to {defaults.RESULT_GRACE_RANGE[1]:g}",
     "BROKER_CONNECT_SECONDS": f"from {defaults.BROKER_CONNECT_RANGE[0]:g} to {defaults.BROKER_CONNECT_RANGE[1]:g}",
@@ -138,15 +144,23 @@ def test_the_ends_of_every_range_are_accepted(tmp_path):
     lo = {
         "ITERATIONS": "1", "DUCKDB_ROWS": "1", "DUCKDB_TIMEOUT": "0.01", "RESULT_GRACE_SECONDS": "1",
         "SETTLE_SECONDS": "0", "BROKER_CONNECT_SECONDS": "0", "RESULTS_DIR": str(tmp_path / "new" / "folder"),
-        "RUN_ID": "a", "TARGET_QUEUES": "gil",
+        "RUN_ID": "a", "TARGET_QUEUES": "gil", "QUERY_SECONDS": "0.01",
     }
     hi = {
         "ITERATIONS": "10000", "DUCKDB_ROWS": str(10**12), "DUCKDB_TIMEOUT": "3600", "RESULT_GRACE_SECONDS": "3600",
         "SETTLE_SECONDS": "60", "BROKER_CONNECT_SECONDS": "600", "RESULTS_DIR": str(tmp_path), "RUN_ID": "r" * 80,
-        "TARGET_QUEUES": ",".join(defaults.KNOWN_QUEUES),
+        "TARGET_QUEUES": ",".join(defaults.KNOWN_QUEUES), "QUERY_SECONDS": "86400",
     }
     assert ProducerConfig.from_env(lo).iterations == 1
     assert ProducerConfig.from_env(hi).duckdb_rows == 10**12
+    assert (ProducerConfig.from_env(lo).query_seconds, ProducerConfig.from_env(hi).query_seconds) == (0.01, 86400)
+
+
+def test_auto_is_the_default_and_can_be_said(tmp_path):
+    """DUCKDB_ROWS and QUERY_SECONDS default to auto (None: the workers calibrate) and accept the word."""
+    unset = ProducerConfig.from_env({"RESULTS_DIR": str(tmp_path)})
+    said = ProducerConfig.from_env({"RESULTS_DIR": str(tmp_path), "DUCKDB_ROWS": "AUTO", "QUERY_SECONDS": "auto"})
+    assert (unset.duckdb_rows, unset.query_seconds) == (None, None) == (said.duckdb_rows, said.query_seconds)
     worker_lo = {"DUCKDB_THREADS": "1", "SETTLE_SECONDS": "0", "CLEANUP_GRACE_SECONDS": "0", "CLEANUP_CHILDREN": "no"}
     worker_hi = {"DUCKDB_THREADS": "256", "SETTLE_SECONDS": "60", "CLEANUP_GRACE_SECONDS": "60", "CLEANUP_CHILDREN": "on"}
     assert WorkerConfig.from_env(worker_lo).duckdb_threads == 1
@@ -159,7 +173,7 @@ def test_the_ends_of_every_range_are_accepted(tmp_path):
 BAD_FLAG_VALUES = {
     "--iterations": "0", "--duckdb-rows": "-5", "--duckdb-timeout": "nan", "--target-queues": "nogil,bogus",
     "--broker-url": "http://broker", "--results-dir": "/etc/passwd", "--run-id": "no/slash",
-    "--result-grace": "0", "--settle-seconds": "99",
+    "--result-grace": "0", "--settle-seconds": "99", "--query-seconds": "0",
 }
 # Lines that state what is accepted without the word "expected".
 SAYS_IT_OTHERWISE = ("down takes no arguments", "run `scripts/lab setup` first", "--builds goes with --strategies")

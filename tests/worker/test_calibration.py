@@ -1,0 +1,91 @@
+"""app/calibrate.py: the query's measured speed sizes the workload, on any machine.
+
+Real DuckDB on this interpreter; the lab runs at the end use real workers and a real broker.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import labtest
+from app import calibrate, defaults, query
+
+
+def test_a_query_sized_for_n_seconds_runs_about_n_seconds():
+    """rows_for(0.5) on a fresh measurement gives a query that takes between a third and three times 0.5 s."""
+    cal = calibrate.measure(1)
+    rows = cal.rows_for(0.5)
+    t = time.perf_counter()
+    query.run_query(rows, 1)
+    took = time.perf_counter() - t
+    # generous both ways: another process may take a core in the middle (LAB_TEST_CALIBRATION_FACTOR)
+    factor = labtest.threshold("LAB_TEST_CALIBRATION_FACTOR", 3.0)
+    assert 0.5 / factor < took < 0.5 * factor, f"{rows:,} rows took {took:.3f}s; calibration {cal}"
+    assert abs(cal.seconds_for(rows) - 0.5) < 0.01
+
+
+def test_the_measurement_is_cheap_and_describes_itself():
+    """One calibration costs well under a second and names its interpreter, DuckDB and threads."""
+    cal = calibrate.measure(1)
+    assert cal.measured_seconds < labtest.threshold("LAB_TEST_CALIBRATION_SECONDS", 1.0), cal
+    assert cal.probe_seconds >= calibrate.PROBE_SECONDS * 0.5 and cal.probe_rows >= calibrate.PROBE_START_ROWS
+    line = cal.describe()
+    assert "M rows/s on CPython" in line and "threads=1" in line and cal.duckdb in line, line
+
+
+def test_rows_stay_inside_the_accepted_range():
+    """However fast or slow the machine, the sized query is a valid DUCKDB_ROWS."""
+    cal = calibrate.measure(1)
+    assert cal.rows_for(10**9) == defaults.DUCKDB_ROWS_RANGE[1]
+    assert cal.rows_for(0) == defaults.DUCKDB_ROWS_RANGE[0]
+
+
+def test_the_auto_target_outlasts_the_timeout_and_the_settle_window():
+    """QUERY_SECONDS=auto: 20 timeouts, at least 2 s past the settle window; an explicit value wins."""
+    assert calibrate.target_seconds(0.5, 0.5) == 10.0
+    assert calibrate.target_seconds(0.01, 0.5) == 0.01 + 0.5 + defaults.QUERY_BEYOND_SETTLE
+    assert calibrate.target_seconds(0.5, 0.5, 3.0) == 3.0
+
+
+def test_workers_of_one_run_share_the_first_measurement(tmp_path):
+    """With a cache folder, a second process reads the first one's calibration instead of measuring."""
+    code = ("import json, sys; from app import calibrate; "
+            "print(json.dumps(calibrate.cached(1, sys.argv[1]).as_dict()))")
+    outs = [json.loads(subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=labtest.REPO, check=True,
+                                      capture_output=True, text=True).stdout) for _ in range(2)]
+    assert outs[0]["source"] == "measured" and outs[1]["source"] == "cached", outs
+    assert outs[0]["rows_per_second"] == outs[1]["rows_per_second"]
+    assert len(list(tmp_path.glob("calibration-*.json"))) == 1
+
+
+def test_every_record_and_the_summary_state_the_calibration(tmp_path):
+    """A quick run on the defaults: each record carries rows/s, rows used and expected seconds; the summary a workload line."""
+    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil", ITERATIONS="1")
+    done = labtest.lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = labtest.only_run(tmp_path / "results")
+    (rec,) = labtest.records(run_dir)
+    cal = rec["calibration"]
+    assert rec["rows_requested"] == "auto" and rec["outcome"] == "timeout", rec
+    assert rec["query_seconds"] == calibrate.target_seconds(rec["timeout"], rec["settle_seconds"])
+    assert rec["rows"] == round(cal["rows_per_second"] * rec["query_seconds"])
+    assert abs(rec["expected_seconds"] - rec["query_seconds"]) < 0.01
+    text = (run_dir / "summary.txt").read_text()
+    assert f"workload: {rec['rows']:,} rows (DUCKDB_ROWS=auto, QUERY_SECONDS={rec['query_seconds']:g})" in text, text
+    assert "calibration: " in labtest.worker_log(run_dir, "gil")
+
+
+def test_an_explicit_row_count_that_ends_in_time_is_said_plainly(tmp_path):
+    """DUCKDB_ROWS too small for the deadline: the summary says nothing timed out and why, not 'no leak'."""
+    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil", ITERATIONS="1", DUCKDB_ROWS="1000")
+    done = labtest.lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = labtest.only_run(tmp_path / "results")
+    (rec,) = labtest.records(run_dir)
+    assert (rec["outcome"], rec["rows"], rec["rows_requested"]) == ("ok", 1000, 1000), rec
+    text = (run_dir / "summary.txt").read_text()
+    assert "gil: nothing timed out: the query (1,000 rows, expected" in text, text
+    assert "DUCKDB_ROWS is set explicitly" in text, text
