@@ -485,9 +485,11 @@ def claim2(data: dict) -> dict:
         base = dict(worker_jobs(data, strategy="process", pool="solo", interp=spec["interp"], start_method=method,
                                 max_tasks_per_child=None))
         base_d = base.get(base_id)
-        without = pattern(series(base_d)) if base_d else None
         base_gap = dict(gaps(data, "worker", strategy="process", pool="solo", interp=spec["interp"],
                              start_method=method, max_tasks_per_child=None)).get(base_id)
+        without = pattern(series(base_d)) if base_d else UNMEASURED if base_gap else None
+        if base_gap:  # the comparison without cleanup is named, not guessed
+            found.append((base_id, base_gap))
         terminated = sum((c or {}).get("terminated", 0) for c in s["cleanup"])
         killed = sum((c or {}).get("killed", 0) for c in s["cleanup"])
         by_method.setdefault(method, []).append((spec["interp"], zero, without, s, terminated, killed))
@@ -497,7 +499,7 @@ def claim2(data: dict) -> dict:
             f"{label(data, spec['interp'], False)}, {method}: settled children/zombies {pairs(s['settled'])} "
             f"(roles: {joined(r for x in s['settled'] for r in x['roles']) or 'none'}); the reaper SIGTERMed "
             f"{terminated} and SIGKILLed {killed}; the same worker without cleanup: "
-            f"{without or ('not measured (' + base_gap + ')' if base_gap else 'not run')}; "
+            f"{without + ' (' + base_gap + ')' if base_gap else without or 'not run'}; "
             f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
     parts, needless = [], []
     for method in sorted(by_method, key=METHOD_ORDER.index):
@@ -523,7 +525,7 @@ def claim2(data: dict) -> dict:
         why += (", but under forkserver the forkserver had already reaped them without it, and `children=2` "
                 "(resource tracker + forkserver) only exists under forkserver (fork: 0)")
     return with_gaps({"verdict": verdict, "summary": "; ".join(parts), "why": why + ".", "measured": measured,
-                      "facts": facts}, found)
+                      "facts": facts}, list(dict(found).items()))
 
 
 def claim3(data: dict) -> dict:
@@ -1049,24 +1051,23 @@ def sizing_by_interp(data: dict) -> dict[str, dict]:
 
 
 def workload_text(data: dict) -> str:
+    """The workload and how it was sized: DUCKDB_ROWS=auto (targets, measured speeds) or an explicit count."""
     st = data["settings"]
     rows = st.get("DUCKDB_ROWS")
     per = sizing_by_interp(data)
-    measured = "; ".join(
-        f"{label(data, i)}: {span(v['rows_per_second'], 'M rows/s', 1e-6, 0)} -> {_rows_text(v['rows'])} "
-        f"({span(v['expected_seconds'], 's', digits=1)} expected)" for i, v in per.items()) or "no query ran"
+    speeds = ", ".join(f"{label(data, i)} {span(v['rows_per_second'], 'M', 1e-6, 0)}" for i, v in per.items())
     if rows == "auto" or rows is None:
         targets = []
         if st.get("QUERY_SECONDS"):
             targets.append(f"{st['QUERY_SECONDS']:g} s for the Celery workers")
         if st.get("THREAD_STOP_SECONDS"):
             targets.append(f"{st['THREAD_STOP_SECONDS']:g} s for the thread-stop experiment")
-        how = ("`n` sized on each interpreter from the query's measured speed there (DUCKDB_ROWS=auto, app/calibrate.py)"
-               + (f", aiming at {' and '.join(targets)}" if targets else ""))
+        how = ("`n` sized by each job on its own interpreter from the query's speed measured there just before "
+               "(DUCKDB_ROWS=auto, app/calibrate.py)" + (f" to run {' and '.join(targets)}" if targets else ""))
     else:
         how = f"`n` = {int(rows):_} (DUCKDB_ROWS)"
-    return (f"workload `SELECT sum(hash(range)) FROM range(n)` on one DuckDB thread, {how}; measured speed and "
-            f"size per interpreter: {measured}")
+    return (f"workload `SELECT sum(hash(range)) FROM range(n)` on one DuckDB thread, {how}; rows/s measured: "
+            f"{speeds or 'no query ran'} (each job's size below)")
 
 
 def markdown(data: dict, settings) -> str:
