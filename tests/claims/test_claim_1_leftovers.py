@@ -37,7 +37,7 @@ def test_under_forkserver_the_zombie_is_momentary(claims_run, interp):
 
 
 def test_verdict(claims_run):
-    claims_run.need("host", "gil")
+    claims_run.need("host")  # the same verdict on the host's python3 alone (no 3.14 builds)
     c = claims_run.claim(1)
     assert c["verdict"] == CAVEAT, c
     assert c["facts"]["accumulates_under"] == ["fork"] and c["facts"]["cleared_under"] == ["forkserver"]

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from labctl import procs
+import labtest
+from labctl import claims_report, procs
 
 pytestmark = pytest.mark.slow
 
@@ -29,5 +30,34 @@ def test_table_rows_are_the_json_verdicts(claims_run):
 def test_every_job_ran_and_nothing_is_left(claims_run):
     failed = {j: d["error"] for j, d in claims_run.data["jobs"].items() if d.get("error")}
     assert not failed
+    assert sorted(claims_run.data["jobs"]) == sorted(claims_run.data["plan"]), "a planned job has no record"
     assert procs.marked(claims_run.data["run_id"]) == []
-    assert claims_run.seconds < 400, f"the quick claims run took {claims_run.seconds:.0f}s"
+    limit = labtest.threshold("LAB_TEST_MAX_CLAIMS_SECONDS", 400)
+    assert claims_run.seconds < limit, f"the quick claims run took {claims_run.seconds:.0f}s (LAB_TEST_MAX_CLAIMS_SECONDS={limit:g})"
+
+
+def test_every_query_states_its_calibration(claims_run):
+    """Every job that ran a query records rows/s measured on its interpreter, rows used and seconds expected."""
+    settings = claims_run.data["settings"]
+    assert settings["DUCKDB_ROWS"] == "auto"
+    for job_id, d in claims_run.data["jobs"].items():
+        sz = d["sizing"]
+        if d["job"]["kind"] == "plain" and d["job"]["experiment"] != "thread-stop":
+            assert sz["query"] is False, (job_id, sz)
+            continue
+        assert sz["query"] and sz["rows_requested"] == "auto", (job_id, sz)
+        assert min(sz["rows_per_second"]) > 0 and min(sz["rows"]) > 0, (job_id, sz)
+        # auto-sized: the rows the speed gives for the target (unless the premise re-run made it larger)
+        target = settings["THREAD_STOP_SECONDS"] if d["job"]["kind"] == "plain" else settings["QUERY_SECONDS"]
+        if not d.get("premise_rerun"):
+            assert all(abs(e - target) < 0.01 * target for e in sz["expected_seconds"]), (job_id, sz, target)
+        assert "M rows/s measured" in claims_report.describe_sizing(sz)
+    md = (claims_run.run_dir / "claims.md").read_text()
+    assert "DUCKDB_ROWS=auto" in md and "How each job's query was sized" in md
+
+
+def test_no_premise_failed_after_calibration(claims_run):
+    """With calibrated sizing every query outlasts its deadline (at most after the one larger re-run)."""
+    failed = {j: claims_report.premise_failure(d) for j, d in claims_run.data["jobs"].items()
+              if claims_report.premise_failure(d)}
+    assert failed == {}, failed
