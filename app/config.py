@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from . import defaults, envparse
+from . import axes, defaults, envparse
 from .envparse import ConfigError
 
 QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}$")
@@ -95,7 +95,7 @@ class WorkerConfig:
 
     @property
     def cleans_up(self) -> bool:
-        return self.cleanup_children or self.strategy == "process+cleanup"
+        return self.cleanup_children or axes.STRATEGIES[self.strategy].cleans_up
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WorkerConfig":
@@ -104,12 +104,13 @@ class WorkerConfig:
         if not QUEUE_PATTERN.match(queue):
             raise ConfigError("QUEUE", queue, "a queue name of lowercase letters, digits, '.', '+', '-' (1-64 chars)")
         # The article's and the matrix's queues imply their strategy; TIMEOUT_STRATEGY overrides it.
-        implied = defaults.parse_queue(queue)[1] if queue in defaults.KNOWN_QUEUES else defaults.STRATEGY
-        strategy = envparse.choice(env, "TIMEOUT_STRATEGY", implied, defaults.STRATEGIES)
+        spec = axes.parse_queue(queue)
+        implied = spec.strategy if spec else defaults.STRATEGY
+        strategy = envparse.choice(env, "TIMEOUT_STRATEGY", implied, axes.STRATEGY_NAMES)
         # A matrix queue `<build>.<strategy>.<start>` implies its start method; START_METHOD may
         # repeat it but not contradict it.
-        implied_start = defaults.parse_queue(queue)[2] if queue in defaults.KNOWN_QUEUES else None
-        start_method = envparse.optional_choice(env, "START_METHOD", defaults.START_METHODS) or implied_start
+        implied_start = spec.start_method if spec else None
+        start_method = envparse.optional_choice(env, "START_METHOD", axes.START_METHODS) or implied_start
         if implied_start and start_method != implied_start:
             raise ConfigError("START_METHOD", start_method, f"{implied_start} (or unset): queue {queue} implies it")
         return cls(

@@ -43,63 +43,9 @@ SETTLE_SECONDS_RANGE = (0.0, 60.0)
 CLEANUP_GRACE_SECONDS = 1.0
 CLEANUP_GRACE_RANGE = (0.0, 60.0)
 
-# --- timeout strategies -----------------------------------------------------------------------
-STRATEGY = "process"
-STRATEGIES = (
-    "process",  # timeout-decorator, use_signals=False: the article's baseline
-    "process+cleanup",  # the same, then reap the task processes with psutil (the article's fix)
-    "signals",  # timeout-decorator with SIGALRM
-    "interrupt",  # a watchdog thread calls con.interrupt()
-    "deadline",  # DuckDB's own SET max_execution_time
-    "prefork-time-limit",  # Celery prefork pool, soft_time_limit/time_limit, no decorator
-)
-START_METHODS = ("fork", "forkserver", "spawn")
-
-# --- workers and queues -------------------------------------------------------------------------
-# The article's three workers. Each consumes one queue named like the worker.
-ARTICLE_WORKERS = {
-    # queue: (build, strategy)
-    "gil": ("gil", "process"),
-    "gil-clean": ("gil", "process+cleanup"),
-    "nogil": ("nogil", "process"),
-}
-BUILDS = ("gil", "nogil")
+# --- timeout strategies, builds, queues: app/axes.py (one declaration each) -------------------
+STRATEGY = "process"  # a worker on a queue outside the grammar (QUEUE=anything) uses this one
 TARGET_QUEUES = ("gil", "gil-clean")  # what `docker compose up -d rabbitmq worker-gil worker-gil-clean` serves
-
-
-# The strategies that start a process per call: for them the start method is a second axis.
-PROCESS_STRATEGIES = ("process", "process+cleanup")
-
-
-def strategy_queue(build: str, strategy: str, start_method: str | None = None) -> str:
-    """Queue of the strategy matrix: `<build>.<strategy>[.<start method>]`.
-
-    E.g. `nogil.interrupt`, `gil.process.spawn`. Without a start method the worker uses its
-    interpreter's default (fork on 3.11, forkserver on 3.14). ('@' is not used as separator:
-    Celery node names are `<name>@<host>`.)
-    """
-    return f"{build}.{strategy}" + (f".{start_method}" if start_method else "")
-
-
-def parse_queue(queue: str) -> tuple[str, str, str | None]:
-    """(build, strategy, start method or None) of a queue in KNOWN_QUEUES."""
-    if queue in ARTICLE_WORKERS:
-        build, strategy = ARTICLE_WORKERS[queue]
-        return build, strategy, None
-    build, strategy, *start = queue.split(".", 2)
-    return build, strategy, (start[0] if start else None)
-
-
-KNOWN_QUEUES = (
-    tuple(ARTICLE_WORKERS)
-    + tuple(strategy_queue(build, strategy) for build in BUILDS for strategy in STRATEGIES)
-    + tuple(
-        strategy_queue(build, strategy, start)
-        for build in BUILDS
-        for strategy in PROCESS_STRATEGIES
-        for start in START_METHODS
-    )
-)
 
 # --- producer ---------------------------------------------------------------------------------
 RESULTS_DIR = "results"

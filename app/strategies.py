@@ -1,4 +1,7 @@
-"""The ways the lab times out the DuckDB query, one function each.
+"""The ways the lab times out the DuckDB query, one runner function each.
+
+What each strategy is (its pool, how its timeout shows, whether it starts processes or cleans
+up) is declared once in app/axes.py; `Strategy.runner` names the function here.
 
 Every strategy runs the same work as `query.run_query` (a fresh in-memory connection, the
 query, close) with a deadline of `timeout` seconds *from the call* and returns an `Outcome`.
@@ -32,9 +35,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 import timeout_decorator
 
-from . import query
-
-IN_PROCESS = ("signals", "interrupt", "deadline", "prefork-time-limit")
+from . import axes, query
 
 
 @dataclass(frozen=True)
@@ -61,21 +62,6 @@ def _qualname(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def _is_timeout(strategy: str, exc: BaseException) -> bool:
-    """Whether `exc` is the strategy's own way of saying "the deadline passed"."""
-    if isinstance(exc, timeout_decorator.TimeoutError):
-        return True
-    if isinstance(exc, duckdb.InterruptException):
-        return strategy in IN_PROCESS
-    if strategy in ("signals", "prefork-time-limit"):
-        # DuckDB turns a Python exception raised by a signal handler into an interrupted query.
-        if isinstance(exc, RuntimeError) and "interrupt" in str(exc).lower():
-            return True
-        if type(exc).__name__ in ("SoftTimeLimitExceeded", "TimeoutError"):
-            return True
-    return False
 
 
 class _Marks:
@@ -234,14 +220,8 @@ def _plain(rows: int, timeout: float, threads: int, start: float, marks: _Marks)
         marks.close(con)
 
 
-RUNNERS = {
-    "process": _process,
-    "process+cleanup": _process,
-    "signals": _signals,
-    "interrupt": _interrupt,
-    "deadline": _deadline,
-    "prefork-time-limit": _plain,  # Celery's prefork pool is the timeout
-}
+# strategy name -> its runner, as app/axes.py declares it
+RUNNERS = {s.name: globals()[s.runner] for s in axes.STRATEGY_LIST}
 
 
 def plain(rows: int, threads: int = 1) -> int:
@@ -264,7 +244,7 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1) -> Outcome:
         end = time.monotonic()
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        outcome = "timeout" if _is_timeout(strategy, exc) else "error"
+        outcome = "timeout" if axes.STRATEGIES[strategy].is_timeout(exc) else "error"
         return Outcome(outcome, _qualname(exc), str(exc)[:200], elapsed=round(end - start, 6),
                        stopped=since(marks.stopped), started_at=start)
     end = time.monotonic()

@@ -35,7 +35,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-STRATEGIES = ("process", "process+cleanup", "interrupt", "deadline")  # baseline first, then the clean ones
+from app import axes  # noqa: E402  (standard library only)
+
+# the default run: the baseline first, then the clean ones; --strategies takes any that runs
+# outside a Celery worker
+STRATEGIES = ("process", "process+cleanup", "interrupt", "deadline")
+RUNNABLE = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
 MEASURES = ("processes", "fds", "threads", "rss_mb")
 # Defaults sized so 1000 iterations of a strategy take a few minutes on 2 cores: the query would
 # run QUERY_SECONDS (10 timeouts) when nobody stops it, so every call is cut short, and a leaked
@@ -79,7 +84,7 @@ def child(args: argparse.Namespace) -> int:
     for i in range(1, args.iterations + 1):
         outcome = strategies.run(args.strategy, rows, args.timeout, 1)
         outcomes[outcome.outcome] = outcomes.get(outcome.outcome, 0) + 1
-        if args.strategy == "process+cleanup" and outcome.outcome == "timeout":
+        if axes.STRATEGIES[args.strategy].cleans_up and outcome.outcome == "timeout":
             reap_tasks(grace=args.grace)
         if args.pause:
             time.sleep(args.pause)
@@ -236,10 +241,9 @@ def parse(argv=None) -> argparse.Namespace:
     if not 0.01 <= args.query_seconds <= 3600:
         p.error(f"--query-seconds {args.query_seconds}: expected seconds from 0.01 to 3600")
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    allowed = ("process", "process+cleanup", "signals", "interrupt", "deadline")
-    bad = [s for s in names if s not in allowed]
+    bad = [s for s in names if s not in RUNNABLE]
     if bad or not names:
-        p.error(f"--strategies {args.strategies}: expected a comma list of {', '.join(allowed)}")
+        p.error(f"--strategies {args.strategies}: expected a comma list of {', '.join(RUNNABLE)}")
     args.strategy_list = names
     return args
 

@@ -43,8 +43,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-STRATEGIES = ("process", "process+cleanup", "signals", "interrupt", "deadline")
-START_METHODS = ("fork", "forkserver", "spawn")
+from app import axes  # noqa: E402  (standard library only)
+
+# every strategy that runs outside a Celery worker (prefork-time-limit needs Celery's pool)
+STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
+START_METHODS = axes.START_METHODS
 TARGETS = {"overshoot_p99_ms": 10.0, "cpu_after_s": 0.0, "left": 0, "overhead_ms": 1.0}
 
 
@@ -137,7 +140,7 @@ class Child:
         self.runtime = interpreter.describe()
         self.variants = []
         for strategy in args.strategies:
-            if strategy in ("process", "process+cleanup"):
+            if axes.STRATEGIES[strategy].starts_processes:
                 self.variants += [(strategy, m) for m in args.start_methods]
             else:
                 self.variants.append((strategy, None))
@@ -240,7 +243,7 @@ class Child:
                     if ns is not None:
                         at_return[key] = ns
             watch = probe.CpuWatch(live, returned)
-            if strategy == "process+cleanup" and out.outcome == "timeout":
+            if axes.STRATEGIES[strategy].cleans_up and out.outcome == "timeout":
                 self.reap(grace=a.cleanup_grace, tick=watch.sample)
             q = watch.until(returned + a.settle)
             in_worker += q.cpu_in_worker
@@ -259,7 +262,7 @@ class Child:
         self.reap_all()
         return {
             "strategy": strategy,
-            "start_method": start or (self.default_start if strategy.startswith("process") else None),
+            "start_method": start or (self.default_start if axes.STRATEGIES[strategy].starts_processes else None),
             "timeouts": a.timeouts,
             "outcomes": outcomes,
             "errors": sorted(errors)[:3],

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from app import defaults, envparse
+from app import axes, defaults, envparse
 from app.config import BrokerConfig
 from app.envparse import ConfigError
 
@@ -71,7 +71,7 @@ class ProducerConfig:
             query_seconds=envparse.number(
                 env, "QUERY_SECONDS", defaults.QUERY_SECONDS, defaults.QUERY_SECONDS_RANGE, auto=True
             ),
-            target_queues=envparse.choice_list(env, "TARGET_QUEUES", defaults.TARGET_QUEUES, defaults.KNOWN_QUEUES),
+            target_queues=envparse.choice_list(env, "TARGET_QUEUES", defaults.TARGET_QUEUES, axes.KNOWN_QUEUES),
             results_dir=results_dir,
             run_id=run_id,
             result_grace=envparse.number(

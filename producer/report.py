@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from app import defaults
+from app import axes
 
 from . import summary
 from .results import read_jsonl, write_text
@@ -36,23 +36,28 @@ def _measured(recs: list[dict]) -> list[dict]:
     return [r for r in recs if "immediate" in r]
 
 
+def _build_of(queue: str) -> str:
+    spec = axes.parse_queue(queue)
+    return spec.build if spec else "?"
+
+
 def _label(queue: str, recs: list[dict]) -> str:
     """`strategy @start (build)` from what the worker reported, e.g. `process @fork (gil)`."""
     measured = _measured(recs)
     first = measured[0] if measured else (recs[0] if recs else {"queue": queue})
     strategy = first.get("strategy") or summary.strategy_of(first)
     start = first.get("start_method")
-    build = first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?")
-    uses_start = strategy in defaults.PROCESS_STRATEGIES
+    build = first.get("build") or _build_of(queue)
+    uses_start = strategy in axes.PROCESS_STRATEGIES
     return f"{strategy}{' @' + start if uses_start and start else ''} ({build})"
 
 
 def _order(queue: str, recs: list[dict]) -> tuple:
-    """Strategy by strategy (defaults.STRATEGIES order), then start method, then build."""
+    """Strategy by strategy (axes.STRATEGY_LIST order), then start method, then build."""
     measured = _measured(recs)
     first = measured[0] if measured else recs[0]
     strategy = first.get("strategy") or summary.strategy_of(first)
-    build = first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?")
+    build = first.get("build") or _build_of(queue)
     return STRATEGY_ORDER.get(strategy, 99), first.get("start_method") or "", build, queue
 
 
@@ -81,7 +86,7 @@ def _trend(measured: list[dict], key: str, scale: float = 1.0) -> str:
     return f"{first:.0f}->{last:.0f}"
 
 
-STRATEGY_ORDER = {name: i for i, name in enumerate(defaults.STRATEGIES)}
+STRATEGY_ORDER = {name: i for i, name in enumerate(axes.STRATEGY_NAMES)}
 MATRIX_HEADERS = (
     "strategy", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
     "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU after deadline (s / iteration)",
@@ -112,10 +117,10 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
         running = sum(1 for p in (last.get("settled") or {}).get("processes", [])
                       if p["role"] == "task" and p["status"] != "zombie")
         gil = {True: "on", False: "off"}.get(first.get("gil_enabled"), "?")
-        uses_start = strategy in defaults.PROCESS_STRATEGIES
+        uses_start = strategy in axes.PROCESS_STRATEGIES
         row = [
             strategy,
-            first.get("build") or (defaults.parse_queue(queue)[0] if queue in defaults.KNOWN_QUEUES else "?"),
+            first.get("build") or _build_of(queue),
             f"{first.get('python', '?')} / {gil}",
             (first.get("start_method") or "?") if uses_start else "n/a",
             "/".join(str(outcomes.count(o)) for o in ("timeout", "ok", "error", "killed", "missing")),

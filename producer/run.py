@@ -6,16 +6,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from app import defaults
+from app import axes, defaults
 from app.broker import BROKER_ERRORS, BrokerUnreachable, make_celery, wait_for_broker  # noqa: F401
 
 from .config import ProducerConfig
 
 
 def _strategy_of(queue: str) -> str:
-    if queue in defaults.ARTICLE_WORKERS:
-        return defaults.ARTICLE_WORKERS[queue][1]
-    return queue.split(".", 1)[1]
+    """The strategy a target queue implies (target queues are validated against the grammar)."""
+    return axes.parse_queue(queue).strategy
 
 
 @dataclass
@@ -38,7 +37,7 @@ def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, obje
                 sent.append((queue, iteration, None))
                 continue
             options = {}
-            if _strategy_of(queue) == "prefork-time-limit":
+            if axes.STRATEGIES[_strategy_of(queue)].time_limits:
                 # Celery enforces these only in the prefork pool: soft -> SIGUSR1, hard -> kill.
                 options = {
                     "soft_time_limit": cfg.duckdb_timeout,

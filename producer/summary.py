@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Iterable
 
-from app import defaults
+from app import axes
 
 COLUMNS = (
     ("queue", "queue"),
@@ -57,9 +57,9 @@ def _quiet(measured: list[dict]) -> str:
 
 def strategy_of(record: dict) -> str:
     """The record's strategy, also for producer-side records of matrix queues (`gil.process.fork`)."""
-    queue = record.get("queue") or ""
-    if queue in defaults.KNOWN_QUEUES:
-        return defaults.parse_queue(queue)[1]
+    spec = axes.parse_queue(record.get("queue") or "")
+    if spec:
+        return spec.strategy
     return record.get("strategy") or "?"
 
 

@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 from . import paths, procs, rabbit
 
 sys.path.insert(0, str(paths.REPO))
-from app import defaults, envparse  # noqa: E402  (stdlib-only modules of the worker side)
+from app import axes, defaults, envparse  # noqa: E402  (stdlib-only modules of the worker side)
 from app.config import WorkerConfig  # noqa: E402
 from app.envparse import ConfigError  # noqa: E402
 from producer.config import ProducerConfig  # noqa: E402
@@ -50,27 +50,25 @@ class WorkerSpec:
     queue: str
     build: str  # which interpreter runs it: gil or nogil
     strategy: str
-    pool: str  # solo, or prefork for Celery's own time limits
+    pool: str  # a key of axes.POOLS: the pool the strategy needs
 
     def env(self) -> dict[str, str]:
+        # the worker derives CLEANUP_CHILDREN and START_METHOD from the strategy and the queue
         extra = {"QUEUE": self.queue, "WORKER_NAME": self.queue, "TIMEOUT_STRATEGY": self.strategy}
-        if self.strategy == "process+cleanup":
-            extra["CLEANUP_CHILDREN"] = "1"
         if self.build == "nogil":
             extra["PYTHON_GIL"] = "0"  # keep the GIL off after `import duckdb` (it re-enables it otherwise)
         return extra
 
     def argv(self, python: str, hostname: str) -> list[str]:
-        pool = ["--pool=prefork", "--concurrency=1"] if self.pool == "prefork" else ["--pool=solo"]
         return [
-            python, "-m", "celery", "-A", "app", "worker", *pool, "-Q", self.queue,
+            python, "-m", "celery", "-A", "app", "worker", *axes.POOLS[self.pool].argv, "-Q", self.queue,
             "-n", f"{self.queue}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
         ]
 
 
 def worker_spec(queue: str) -> WorkerSpec:
-    build, strategy, _ = defaults.parse_queue(queue)  # the worker derives START_METHOD from the queue
-    return WorkerSpec(queue, build, strategy, "prefork" if strategy == "prefork-time-limit" else "solo")
+    spec = axes.parse_queue(queue)
+    return WorkerSpec(queue, spec.build, spec.strategy, spec.pool)
 
 
 def _parser(mode: str):
@@ -92,8 +90,8 @@ def _parser(mode: str):
                               f" LAB_BROKER is one of {', '.join(BROKERS)}.", width=100)
     p = Parser(prog=f"scripts/lab {mode}", error_type=UsageError, formatter_class=argparse.RawDescriptionHelpFormatter,
                description=f"{COMMANDS[mode]}.\n{note}", epilog=variables)
-    strategies = f"{ALL}, or a comma-separated list of {', '.join(defaults.STRATEGIES)}"
-    builds = f"{ALL}, or a comma-separated list of {', '.join(defaults.BUILDS)}"
+    strategies = f"{ALL}, or a comma-separated list of {', '.join(axes.STRATEGY_NAMES)}"
+    builds = f"{ALL}, or a comma-separated list of {', '.join(axes.BUILDS)}"
     p.add_argument("--strategies", metavar="LIST", expects=strategies,
                    help=f"the strategy matrix instead of the article's workers, queues <build>.<strategy>: {strategies}")
     p.add_argument("--builds", metavar="LIST", expects=builds, help=f"with --strategies: {builds} (default {ALL})")
@@ -137,9 +135,9 @@ def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
     if ns.builds is not None and ns.strategies is None:
         raise UsageError("--builds goes with --strategies")
     if ns.strategies is not None:
-        strategies = _choices("STRATEGIES", ns.strategies, defaults.STRATEGIES)
-        builds = _choices("BUILDS", ns.builds, defaults.BUILDS) if ns.builds is not None else defaults.BUILDS
-        out["TARGET_QUEUES"] = ",".join(defaults.strategy_queue(b, st) for b in builds for st in strategies)
+        strategies = _choices("STRATEGIES", ns.strategies, axes.STRATEGY_NAMES)
+        builds = _choices("BUILDS", ns.builds, axes.BUILDS) if ns.builds is not None else axes.BUILDS
+        out["TARGET_QUEUES"] = ",".join(axes.strategy_queue(b, st) for b in builds for st in strategies)
     return out
 
 
@@ -159,7 +157,7 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
     if mode == "quick" and "TARGET_QUEUES" not in overrides and not base_env.get("TARGET_QUEUES"):
         env["TARGET_QUEUES"] = ",".join(defaults.TARGET_QUEUES)
     elif mode == "run" and not env.get("TARGET_QUEUES"):
-        env["TARGET_QUEUES"] = ",".join(defaults.ARTICLE_WORKERS)
+        env["TARGET_QUEUES"] = ",".join(axes.ARTICLE_WORKERS)
     producer = ProducerConfig.from_env(env)
     broker = envparse.choice(env, "LAB_BROKER", "auto", BROKERS)
     envparse.writable_dir(env, "LAB_CACHE", str(paths.cache_root(env)))

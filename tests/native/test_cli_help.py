@@ -12,12 +12,12 @@ import json
 import pytest
 
 import labtest
-from app import defaults
+from app import axes
 from app.envparse import ConfigError
 from labctl import build, claims, cli, native
 
 COMMANDS = list(cli.COMMANDS)
-EVERY_QUEUE = [defaults.strategy_queue(b, s) for b in defaults.BUILDS for s in defaults.STRATEGIES]
+EVERY_QUEUE = [axes.strategy_queue(b, s) for b in axes.BUILDS for s in axes.STRATEGY_NAMES]
 
 
 def _env(tmp_path) -> dict[str, str]:
@@ -62,7 +62,7 @@ def test_run_and_quick_help_list_every_override_strategy_and_build(capsys, mode)
     """The usage of run/quick is built from native.OVERRIDES and app.defaults at run time, so a new name shows up."""
     assert native.main(mode, ["--help"], env={}) == 0
     out = capsys.readouterr().out
-    missing = [n for n in (*native.OVERRIDES, *defaults.STRATEGIES, *defaults.BUILDS, "--strategies", "--builds",
+    missing = [n for n in (*native.OVERRIDES, *axes.STRATEGY_NAMES, *axes.BUILDS, "--strategies", "--builds",
                            "VARIABLE=value", cli.ALL) if n not in out]
     assert missing == [], f"not in scripts/lab {mode} --help: {missing}"
 
@@ -114,10 +114,10 @@ def test_strategies_all_means_every_strategy_on_every_build():
 def test_builds_all_means_every_build():
     """`--builds all` with named strategies gives those strategies on every build; a named build only its own."""
     got = native.parse_overrides(["--strategies", "deadline,interrupt", "--builds", "all"])["TARGET_QUEUES"]
-    expected = ",".join(defaults.strategy_queue(b, s) for b in defaults.BUILDS for s in ("deadline", "interrupt"))
+    expected = ",".join(axes.strategy_queue(b, s) for b in axes.BUILDS for s in ("deadline", "interrupt"))
     assert got == expected
     assert native.parse_overrides(["--strategies", "all", "--builds", "gil"])["TARGET_QUEUES"] == ",".join(
-        defaults.strategy_queue("gil", s) for s in defaults.STRATEGIES)
+        axes.strategy_queue("gil", s) for s in axes.STRATEGY_NAMES)
 
 
 def test_all_next_to_names_is_rejected():

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import reltest
-from app import defaults
+from app import axes, defaults
 from app.config import WorkerConfig
 from app.envparse import ConfigError
 from labctl import native
@@ -104,8 +104,8 @@ RANGES = {
     "DUCKDB_THREADS": f"from {defaults.DUCKDB_THREADS_RANGE[0]} to {defaults.DUCKDB_THREADS_RANGE[1]}",
     "RESULT_GRACE_SECONDS": f"from {defaults.RESULT_GRACE_RANGE[0]:g} to {defaults.RESULT_GRACE_RANGE[1]:g}",
     "BROKER_CONNECT_SECONDS": f"from {defaults.BROKER_CONNECT_RANGE[0]:g} to {defaults.BROKER_CONNECT_RANGE[1]:g}",
-    "TIMEOUT_STRATEGY": ", ".join(defaults.STRATEGIES),
-    "START_METHOD": ", ".join(defaults.START_METHODS),
+    "TIMEOUT_STRATEGY": ", ".join(axes.STRATEGY_NAMES),
+    "START_METHOD": ", ".join(axes.START_METHODS),
     "TARGET_QUEUES": "gil, gil-clean, nogil",
 }
 
@@ -149,7 +149,7 @@ def test_the_ends_of_every_range_are_accepted(tmp_path):
     hi = {
         "ITERATIONS": "10000", "DUCKDB_ROWS": str(10**12), "DUCKDB_TIMEOUT": "3600", "RESULT_GRACE_SECONDS": "3600",
         "SETTLE_SECONDS": "60", "BROKER_CONNECT_SECONDS": "600", "RESULTS_DIR": str(tmp_path), "RUN_ID": "r" * 80,
-        "TARGET_QUEUES": ",".join(defaults.KNOWN_QUEUES), "QUERY_SECONDS": "86400",
+        "TARGET_QUEUES": ",".join(axes.KNOWN_QUEUES), "QUERY_SECONDS": "86400",
     }
     assert ProducerConfig.from_env(lo).iterations == 1
     assert ProducerConfig.from_env(hi).duckdb_rows == 10**12

@@ -15,7 +15,7 @@ import contextlib
 import pytest
 
 import labtest
-from app import defaults
+from app import axes, defaults
 from app.broker import FILESYSTEM_TRANSPORT, exchange_file_stem, make_celery
 from app.config import BrokerConfig
 from producer.run import _drop_reply_queue
@@ -94,7 +94,7 @@ def iteration_of(message) -> int:
     return kwargs["iteration"]
 
 
-@pytest.mark.parametrize("queue", defaults.KNOWN_QUEUES)
+@pytest.mark.parametrize("queue", axes.KNOWN_QUEUES)
 def test_every_known_queue_reaches_its_worker_on_every_broker(broker, queue):
     """A task the producer's app sends to `queue` reaches a consumer of `queue` set up as a worker sets it up."""
     with lab_apps(broker, queue) as (producer, conn, consumer):
@@ -138,11 +138,11 @@ def test_only_the_filesystem_broker_gets_the_labs_transport(tmp_path):
 
 def test_exchange_file_stem_keeps_accepted_names_and_never_merges_two():
     """Names kombu accepts keep their file name, the others get one of kombu's characters only, and no two share one."""
-    accepted = [q for q in defaults.KNOWN_QUEUES if "+" not in q] + ["celeryev", "celery.pidbox", ""]
+    accepted = [q for q in axes.KNOWN_QUEUES if "+" not in q] + ["celeryev", "celery.pidbox", ""]
     assert [exchange_file_stem(name) for name in accepted] == accepted
     assert exchange_file_stem("gil.process+cleanup.fork") == "gil.process_2b_cleanup.fork"
     tricky = ["a+b", "a_2b_b", "a_b", "a_5f_b", "a b", "a/b", "a..b"]
-    names = list(defaults.KNOWN_QUEUES) + tricky
+    names = list(axes.KNOWN_QUEUES) + tricky
     stems = {exchange_file_stem(name) for name in names}
     assert len(stems) == len(names)
     assert all(set(stem) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") for stem in stems)

@@ -1,0 +1,97 @@
+"""app/axes.py, the registry: every reader takes its strategies, pools and queue names from it."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+import timeout_decorator
+from celery.exceptions import SoftTimeLimitExceeded
+
+import labtest
+from app import axes, strategies
+from app.config import WorkerConfig
+from labctl import compose_matrix, native
+from producer import run as producer_run
+from producer import summary
+
+
+def test_every_strategy_has_its_runner_and_its_pool():
+    """Each declared strategy names a runner app/strategies.py has and a pool the lab can start."""
+    assert set(strategies.RUNNERS) == set(axes.STRATEGY_NAMES)
+    for s in axes.STRATEGY_LIST:
+        assert strategies.RUNNERS[s.name].__name__ == s.runner
+        assert s.pool in axes.POOLS, s
+
+
+@pytest.mark.parametrize("queue", axes.KNOWN_QUEUES)
+def test_every_known_queue_parses_back_to_its_name(queue):
+    """parse_queue reads every queue of the grammar, and strategy_queue writes it back the same."""
+    spec = axes.parse_queue(queue)
+    assert spec is not None and spec.name == queue
+    if queue not in axes.ARTICLE_WORKERS:
+        assert axes.strategy_queue(spec.build, spec.strategy, spec.start_method) == queue
+
+
+@pytest.mark.parametrize("name", ["celery", "GIL", "gil.magic", "gil.interrupt.fork", "gil.process.vfork",
+                                  "pypy.process", "gil.", ""])
+def test_names_outside_the_grammar_parse_to_none(name):
+    """A start method only goes with a strategy that starts processes; unknown parts are refused."""
+    assert axes.parse_queue(name) is None
+
+
+def test_the_producer_labels_a_start_method_queue_by_its_strategy():
+    """A missing iteration of `gil.process.fork` is labelled `process`, as the summary labels it."""
+    assert producer_run._strategy_of("gil.process.fork") == "process"
+    assert summary.strategy_of({"queue": "nogil.process+cleanup.spawn"}) == "process+cleanup"
+
+
+def test_worker_config_native_spec_and_producer_read_the_registry():
+    """The worker's strategy, clean-up, start method and pool all come from the queue's declaration."""
+    for queue in axes.KNOWN_QUEUES:
+        spec = axes.parse_queue(queue)
+        cfg = WorkerConfig.from_env({"QUEUE": queue})
+        assert (cfg.strategy, cfg.start_method) == (spec.strategy, spec.start_method)
+        assert cfg.cleans_up == axes.STRATEGIES[spec.strategy].cleans_up
+        worker = native.worker_spec(queue)
+        assert worker.pool == axes.STRATEGIES[spec.strategy].pool
+        assert all(flag in worker.argv("python", "host") for flag in axes.POOLS[worker.pool].argv)
+
+
+def test_timeout_signs_match_the_real_exceptions():
+    """Each strategy counts as a timeout what its mechanism raises, and a plain error as an error."""
+    interrupted = duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+    in_query = RuntimeError("Query interrupted")
+    decorator = timeout_decorator.TimeoutError("Timed Out")
+    soft = SoftTimeLimitExceeded()
+    real_error = RuntimeError("Catalog Error: Table with name x does not exist!")
+    expect = {
+        "process": {decorator},
+        "process+cleanup": {decorator},
+        "signals": {decorator, interrupted, in_query},
+        "interrupt": {decorator, interrupted},
+        "deadline": {decorator, interrupted},
+        "prefork-time-limit": {decorator, interrupted, in_query, soft},
+    }
+    for name, timeouts in expect.items():
+        s = axes.STRATEGIES[name]
+        for exc in (interrupted, in_query, decorator, soft, real_error):
+            assert s.is_timeout(exc) == (exc in timeouts), f"{name}: {type(exc).__name__}({exc})"
+
+
+def test_the_docs_table_is_the_registry():
+    """docs/strategies.md carries the table generated from the registry, and its prose table names each strategy once."""
+    text = (labtest.REPO / "docs" / "strategies.md").read_text()
+    block = text.split("<!-- generated from app/axes.py -->\n", 1)[1].split("<!-- end generated -->", 1)[0]
+    assert block == axes.strategies_markdown()
+    prose = re.findall(r"^\| `([a-z+-]+)` \| (?!solo|prefork)", text, re.M)
+    assert prose == list(axes.STRATEGY_NAMES), prose
+
+
+def test_the_compose_matrix_is_generated_from_the_registry():
+    """docker-compose.yml's mitigations profile is what compose_matrix renders: one service per matrix queue."""
+    text = (labtest.REPO / "docker-compose.yml").read_text()
+    assert compose_matrix.current(text) == compose_matrix.render(), "run: python3 scripts/labctl/compose_matrix.py --write"
+    for queue in compose_matrix.queues():
+        assert f"  {compose_matrix.service_name(queue)}:\n" in text
