@@ -33,16 +33,20 @@ def _raw(env: Mapping[str, str], name: str) -> str | None:
 AUTO = "auto"
 
 
+def _given(env: Mapping[str, str], name: str, auto: bool) -> tuple[str | None, bool]:
+    """(the raw value or None when unset, whether it is the word `auto` where that is allowed)."""
+    raw = _raw(env, name)
+    return raw, auto and raw is not None and raw.lower() == AUTO
+
+
 def integer(env: Mapping[str, str], name: str, default: int | None, bounds: tuple[int, int], *,
             auto: bool = False) -> int | None:
     """An integer within `bounds`; with `auto`, the word `auto` is accepted too and gives None."""
     lo, hi = bounds
     expected = f"an integer from {lo} to {hi}" + (f", or {AUTO}" if auto else "")
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    if auto and raw.lower() == AUTO:
-        return None
+    raw, is_auto = _given(env, name, auto)
+    if raw is None or is_auto:
+        return None if is_auto else default
     try:
         value = int(raw.replace("_", ""))
     except ValueError:
@@ -66,11 +70,9 @@ def number(
     lo, hi = bounds
     low_word = "greater than" if exclusive_low else "from"
     expected = f"a number {low_word} {lo:g} to {hi:g} ({unit})" + (f", or {AUTO}" if auto else "")
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    if auto and raw.lower() == AUTO:
-        return None
+    raw, is_auto = _given(env, name, auto)
+    if raw is None or is_auto:
+        return None if is_auto else default
     try:
         value = float(raw)
     except ValueError:

@@ -65,10 +65,9 @@ def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, obje
     return sent
 
 
-def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result) -> dict:
-    exc = result.result
-    name = type(exc).__name__ if isinstance(exc, BaseException) else str(result.state)
-    outcome = "killed" if name in ("TimeLimitExceeded", "WorkerLostError") else "error"
+def _producer_record(cfg: ProducerConfig, queue: str, iteration: int, outcome: str, exception_type: str | None,
+                     message: str) -> dict:
+    """The record the producer writes itself for an iteration no worker reported on."""
     return {
         "run_id": cfg.run_id,
         "iteration": iteration,
@@ -76,25 +75,23 @@ def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result) -> 
         "worker": queue,
         "strategy": _strategy_of(queue),
         "outcome": outcome,
-        "exception_type": name,
-        "exception_message": str(exc)[:200],
-        "rows": cfg.duckdb_rows,
-        "timeout": cfg.duckdb_timeout,
+        "exception_type": exception_type,
+        "exception_message": message,
     }
+
+
+def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result) -> dict:
+    """A task that failed (or whose pool process was killed, e.g. by Celery's hard time limit)."""
+    exc = result.result
+    name = type(exc).__name__ if isinstance(exc, BaseException) else str(result.state)
+    outcome = "killed" if name in ("TimeLimitExceeded", "WorkerLostError") else "error"
+    return {**_producer_record(cfg, queue, iteration, outcome, name, str(exc)[:200]),
+            "rows": cfg.duckdb_rows, "timeout": cfg.duckdb_timeout}
 
 
 def _missing_record(cfg: ProducerConfig, queue: str, iteration: int, why: str) -> dict:
     """The record of an iteration whose result never came back."""
-    return {
-        "run_id": cfg.run_id,
-        "iteration": iteration,
-        "queue": queue,
-        "worker": queue,
-        "strategy": _strategy_of(queue),
-        "outcome": "missing",
-        "exception_type": None,
-        "exception_message": why,
-    }
+    return _producer_record(cfg, queue, iteration, "missing", None, why)
 
 
 def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
