@@ -388,17 +388,26 @@ def _exit_text(code: int | None) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit {code}"
 
 
+def _suffix(attempt: int) -> str:
+    """Log name suffix of a job's attempt: a retry writes its own logs (`worker-<job>-2.log`), so it
+    never reads its first attempt's result or " ready." line."""
+    return "" if attempt == 1 else f"-{attempt}"
+
+
 def _result(log: str) -> dict | None:
+    """The result line the process printed, found even when it is glued to a line without a newline
+    (the free-threaded build's nanobind leak report at exit)."""
     text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
     for line in reversed(text.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
+        at = line.find(RESULT_PREFIX)
+        if at >= 0:
+            return json.loads(line[at + len(RESULT_PREFIX):])
     return None
 
 
-def run_plain(run: Run, job: Plain) -> dict:
+def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
     argv = [run.pythons[job.interp], "-m", "app.experiments", job.experiment, json.dumps(job.params)]
-    p = run.spawn(job.id, f"exp-{job.id}", argv, dict(job.env))
+    p = run.spawn(job.id, f"exp-{job.id}{_suffix(attempt)}", argv, dict(job.env))
     start = time.monotonic()
     try:
         code = _wait_exit(p, job.timeout)
@@ -489,7 +498,7 @@ def _is_forkserver(pid: int) -> bool:
         return False
 
 
-def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
+def run_worker(run: Run, job: Worker, broker_url: str, attempt: int = 1) -> dict:
     s = run.s
     python = run.pythons[job.interp]
     env = {
@@ -522,7 +531,7 @@ def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
         query = (3 * calibrate.target_seconds(s.timeout, s.settle) if rows is None
                  else rows / SLOW_ROWS_PER_SECOND)
         budget += iterations * (query + 10)
-    worker = run.spawn(job.id, f"worker-{job.id}", argv, env)
+    worker = run.spawn(job.id, f"worker-{job.id}{_suffix(attempt)}", argv, env)
     start = time.monotonic()
     out: dict = {"worker_pid": worker.pid, "time_limits": options or None}
     try:
@@ -530,7 +539,8 @@ def run_worker(run: Run, job: Worker, broker_url: str) -> dict:
         out["ready_after"] = round(time.monotonic() - start, 1)
         params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
                   "timeout": s.timeout, "run_id": s.run_id, "options": options, "wait": budget}
-        sender = run.spawn(job.id, f"send-{job.id}", [python, "-m", "app.experiments", "send", json.dumps(params)],
+        sender = run.spawn(job.id, f"send-{job.id}{_suffix(attempt)}",
+                           [python, "-m", "app.experiments", "send", json.dumps(params)],
                            {"BROKER_URL": broker_url})
         try:
             code = _wait_exit(sender, budget + 30)
@@ -591,8 +601,11 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
         say(f"[claims] {len(jobs)} job(s), {s.parallel} at a time: "
             + ", ".join(sorted(pythons)) + (f" (missing: {', '.join(missing)})" if missing else ""))
 
+        tries: dict[str, int] = {}
+
         def attempt(job):
-            return run_plain(run, job) if isinstance(job, Plain) else run_worker(run, job, broker_url)
+            n = tries[job.id] = tries.get(job.id, 0) + 1
+            return run_plain(run, job, n) if isinstance(job, Plain) else run_worker(run, job, broker_url, n)
 
         def one(job):
             t = time.monotonic()
