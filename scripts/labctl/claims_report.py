@@ -43,6 +43,7 @@ FAST = 0.5  # seconds past the deadline that still count as "stopped on time" on
 # the deadline shows as under half of the query's CPU, and one landing at its end as about all.
 THREAD_STOP_MIN_DEADLINES = 2.0
 CLEANUP_GRACE_SECONDS = 1.0  # app.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
+PROCESS_STRATEGIES = ("process", "process+cleanup")  # the multiprocessing fallback: a process per call
 NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments send` writes for an iteration without a record
 
 
@@ -148,6 +149,19 @@ def premise_failure(d: dict) -> str | None:
                 f"{span(r.get('elapsed') for r in early)}, deadline {deadline} s; "
                 f"{_rows_text(r.get('rows') for r in early)}, {span(r.get('expected_seconds') for r in early)} expected): "
                 "nothing was timed out")
+    if spec.get("strategy") in PROCESS_STRATEGIES:
+        # What the fallback leaves is counted at the settled snapshot, timeout + settle after the call
+        # began: a timed-out child that keeps running (fork) must still be running then, or a query
+        # that ends on its own in the settle window reads as "cleared" / "reaped".
+        short = [r for r in recs if r.get("outcome") == "timeout" and isinstance(r.get("expected_seconds"), (int, float))
+                 and r.get("settle_seconds") is not None
+                 and r["expected_seconds"] < (r.get("timeout") or 0) + r["settle_seconds"]]
+        if short:
+            r = short[0]
+            return (f"the query was sized to end {span(x['expected_seconds'] for x in short)} after it began "
+                    f"({_rows_text(x.get('rows') for x in short)}), before the settled snapshot "
+                    f"{(r.get('timeout') or 0) + r['settle_seconds']:g} s after it: a timed-out child would end on "
+                    "its own before it is counted")
     return None
 
 
@@ -216,7 +230,10 @@ def not_measured(data: dict, found: list[tuple[str, str]], default: str, *interp
     """The row of a claim with nothing left to judge, and why."""
     why = missing_interpreters(data, *interps)
     if found and all(reason.startswith(PREMISE) for _, reason in found):
-        reason = (f"{PREMISE}: the query ended before its deadline, nothing was timed out to judge ("
+        early = all(r.startswith(f"{PREMISE}: the query ended before its deadline") for _, r in found)
+        reason = (f"{PREMISE}: "
+                  + ("the query ended before its deadline, nothing was timed out to judge (" if early
+                     else "the query ended too soon to judge (")
                   + "; ".join(f"`{j}`: {r[len(PREMISE) + 2:]}" for j, r in found) + ")")
     elif found:
         reason = "not measured: " + gap_text(found)
@@ -563,14 +580,26 @@ def claim3(data: dict) -> dict:
                      + (f" (gil build: {ref_p})" if ref_p else ""))
     patterns = {f["pattern"] for f in facts.values()}
     facts["differs_from_gil_build"] = differ
-    verdict = CAVEAT if differ else HOLDS if "accumulates" in patterns else FAILS
+    # gone: the GIL build piles up where the free-threaded one does not (the claim fails there)
+    gone = [j for j in differ if facts[j]["gil_build_pattern"] == "accumulates"]
     compared = any(f["gil_build_pattern"] for f in facts.values() if isinstance(f, dict))
-    if differ:
+    if gone:
+        verdict = FAILS
+        why = ("the GIL build leaves task processes behind where the free-threaded worker does not: "
+               + joined(f"`{j}`" for j in gone))
+    elif differ:
+        verdict = CAVEAT
         why = ("the free-threaded worker left different processes from the GIL build in "
                + joined(f"`{j}`" for j in differ))
+    elif "accumulates" not in patterns and found:
+        # nothing piled up in what could be judged, and what was not judged may be where it does
+        return with_gaps(unmeasured("not measured: no judged worker of either build left task processes behind "
+                                    "(the start method where they pile up was not judged)", facts, measured),
+                         list(dict(found).items()))
     elif "accumulates" not in patterns:
-        why = "the free-threaded worker left no task process behind"
+        verdict, why = FAILS, "the free-threaded worker left no task process behind"
     else:
+        verdict = HOLDS
         why = ("the leak comes from timeout-decorator's process handling (SIGTERM, never joined), not from the GIL: "
                + ("with the GIL off the free-threaded worker leaves the same processes as the GIL build under each "
                   "start method" if compared else "with the GIL off the free-threaded worker still leaves them (no GIL "
@@ -849,10 +878,17 @@ def claim8(data: dict) -> dict:
 
     # reaping: the verdict of claim 2, when it could be judged
     c2 = claim2(data)
-    if c2["verdict"] != UNMEASURED:
-        works = c2["facts"].get("all_zero", False)
-        sub["reaping"] = "works" if works else "does not work"
-        parts.append(f"reaping: {'0 task processes and 0 zombies after every iteration (row 2)' if works else 'leftovers remain'}")
+    reaped = sum((c or {}).get("terminated", 0) + (c or {}).get("killed", 0)
+                 for j, f in c2["facts"].items() if isinstance(f, dict) and "cleanup" in f for c in f["cleanup"])
+    if c2["verdict"] != UNMEASURED and not c2["facts"].get("all_zero", False):
+        sub["reaping"] = "does not work"
+        parts.append("reaping: leftovers remain (row 2)")
+    elif c2["verdict"] != UNMEASURED and reaped:
+        sub["reaping"] = "works"
+        parts.append("reaping: 0 task processes and 0 zombies after every iteration (row 2)")
+    elif c2["verdict"] != UNMEASURED:  # nothing was left to reap where it was judged: it proved nothing
+        sub["reaping"] = UNMEASURED
+        parts.append("reaping: not measured (the reaper found nothing to reap in the workers judged)")
     elif any(s.get("strategy") == "process+cleanup" for s in planned(data).values()):
         sub["reaping"] = UNMEASURED
         parts.append(f"reaping: not measured ({c2['summary']})")
@@ -990,7 +1026,10 @@ def claim8(data: dict) -> dict:
     facts["mitigations"] = sub
     lost = list(dict(lost).items())
     if not sub or all(v == UNMEASURED for v in sub.values()):
-        return not_measured(data, lost, "no mitigation was run")
+        out = not_measured(data, lost, "no mitigation was run")
+        out["facts"].update(facts)
+        out["measured"] = measured + out["measured"]
+        return out
     unknown = [k for k, v in sub.items() if "not measured" in v]
     if any(v.startswith("does not") for v in sub.values()):
         verdict = FAILS
