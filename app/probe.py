@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
+from . import procfs
+
 ROLES = ("resource_tracker", "forkserver", "task", "other")
 
 
@@ -176,12 +178,8 @@ def _thread_ns(pid: int, tid: str) -> int | None:
             return None
     except (OSError, ValueError, IndexError):
         return None
-    try:
-        with open(f"{base}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) * _TICK_NS
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = procfs.stat(pid, tid)
+    return None if fields is None else (int(fields[procfs.UTIME]) + int(fields[procfs.STIME])) * _TICK_NS
 
 
 def runnable(pid: int, exclude_tids: frozenset[int] = frozenset()) -> bool:
@@ -196,12 +194,9 @@ def runnable(pid: int, exclude_tids: frozenset[int] = frozenset()) -> bool:
     for tid in tids:
         if int(tid) in exclude_tids:
             continue
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "R":
-                    return True
-        except (OSError, IndexError):
-            continue
+        fields = procfs.stat(pid, tid)
+        if fields is not None and fields[procfs.STATE] == "R":
+            return True
     return False
 
 

@@ -75,11 +75,10 @@ def _descendants(root: int) -> list[int]:
 
 def process_key(pid: int) -> str | None:
     """`pid:start time`: one process, even after its pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f"{pid}:{f.read().rsplit(')', 1)[1].split()[19]}"
-    except (OSError, IndexError):
-        return None
+    from app import procfs
+
+    fields = procfs.stat(pid)
+    return None if fields is None else f"{pid}:{fields[procfs.STARTTIME]}"
 
 
 def sampler(root: int, interval: float) -> int:

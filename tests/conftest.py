@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import labtest
+from app import procfs
 from labctl import procs, rabbit
 
 
@@ -24,11 +25,8 @@ def _session_marked() -> dict[int, str]:
     needle = f"{SESSION_VAR}={os.environ[SESSION_VAR]}".encode()
     out = {}
     for pid, name in labtest.marked_processes().items():
-        try:
-            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                out[pid] = name
-        except OSError:
-            pass
+        if needle in (procfs.environ(pid) or []):
+            out[pid] = name
     return out
 
 

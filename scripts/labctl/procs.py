@@ -17,24 +17,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from app import procfs  # the repository root is on sys.path: labctl/__init__.py
+
 MARKER = "LAB_RUN_ID"
 
 
 def start_time(pid: int) -> int | None:
     """The kernel's start time of `pid` (clock ticks since boot), to detect pid reuse."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = procfs.stat(pid)
+    return None if fields is None else int(fields[procfs.STARTTIME])
 
 
 def state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[0]
+    fields = procfs.stat(pid)
+    return None if fields is None else fields[procfs.STATE]
 
 
 def name(pid: int) -> str:
@@ -60,32 +56,22 @@ def marked(run_id: str | None = None) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if any(item == needle or (not run_id and item.startswith(needle)) for item in environ.split(b"\0")):
+        items = procfs.environ(int(entry.name)) or []
+        if any(item == needle or (not run_id and item.startswith(needle)) for item in items):
             if alive(int(entry.name)):
                 found.append(int(entry.name))
     return sorted(found)
 
 
 def parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    fields = procfs.stat(pid)
+    return None if fields is None else int(fields[procfs.PPID])
 
 
 def run_of(pid: int) -> str | None:
     """The run id in `pid`'s marker, if it has one."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return None
     prefix = f"{MARKER}=".encode()
-    for item in environ.split(b"\0"):
+    for item in procfs.environ(pid) or []:
         if item.startswith(prefix):
             return item[len(prefix):].decode(errors="replace")
     return None

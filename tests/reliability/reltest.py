@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 import labtest
+from app import procfs
 from labctl import procs, rabbit
 
 REPO = labtest.REPO
@@ -99,7 +100,7 @@ class Node:
         self.folder, self.run = folder, run
         self.started, self.url = rabbit.start(folder / "rabbitmq", os.environ, run)
         # the exact environment (ports, node name, data folder) to start it again with
-        raw = Path(f"/proc/{self.started.pid}/environ").read_bytes().split(b"\0")
+        raw = procfs.environ(self.started.pid)
         self.node_env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
         self.restarts = 0
 
