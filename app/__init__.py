@@ -1,14 +1,7 @@
 """The worker side of the lab: a Celery app whose task times out a DuckDB query.
 
-`celery -A app worker` finds the Celery app as the attribute `app.app`. It is created on first
-access (PEP 562), so the producer and the host scripts can import `app.defaults` and
-`app.envparse` without importing Celery or DuckDB.
+`celery -A app worker` finds the Celery app in the submodule app/celery.py (Celery looks there
+when the package has no `app` or `celery` attribute); its tasks are in app/tasks.py. Importing
+the package, or app.defaults, app.axes, app.envparse, app.procfs, app.config, imports neither
+Celery nor DuckDB: the producer and the host scripts use them.
 """
-
-
-def __getattr__(name: str):
-    if name in ("app", "celery"):
-        from .celery_app import app
-
-        return app
-    raise AttributeError(name)

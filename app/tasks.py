@@ -5,6 +5,9 @@ under the configured strategy, a process-tree snapshot right after it returns ("
 optional cleanup, CPU sampling of whatever is left (other worker threads, task processes) for
 SETTLE_SECONDS, a second snapshot then ("settled"), the resources after.
 It logs the article's line and returns the whole record as JSON-able data.
+
+A shared task: it never imports the Celery app (app/celery.py), which includes this module; the
+worker's settings and interpreter facts come from app/worker.py.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import os
 import socket
 import time
 
+from celery import shared_task
 from celery.utils.log import get_task_logger
 
 from . import calibrate, defaults, probe, strategies
-from .celery_app import CONFIG, RUNTIME, app
 from .cleanup import reap_tasks
+from .worker import CONFIG, RUNTIME
 
 log = get_task_logger("tasks.leak_demo")
 
@@ -27,7 +31,7 @@ def _check(name: str, value, lo, hi, kind):
         raise ValueError(f"{name}={value!r}: expected {kind.__name__} from {lo} to {hi}")
 
 
-@app.task(name=defaults.TASK_NAME, bind=True, resultrepr_maxsize=160)  # keep "succeeded" log lines short
+@shared_task(name=defaults.TASK_NAME, bind=True, resultrepr_maxsize=160)  # keep "succeeded" log lines short
 def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: str | None = None,
               query_seconds: float | None = None) -> dict:
     """`rows=None` (DUCKDB_ROWS=auto): as many rows as this interpreter scans in the target time."""

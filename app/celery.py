@@ -1,0 +1,62 @@
+"""The worker's Celery app: `celery -A app worker --pool=solo -Q <queue>` loads this module.
+
+Celery's `-A app` looks for the app at `app.app`, then `app.celery`, then in the submodule
+`app.celery` (celery/app/utils.py find_app; the project layout of Celery's "Next Steps" guide), so
+importing the package or its other modules imports neither Celery nor DuckDB. The tasks
+(app/tasks.py, shared tasks that never import this module) are the app's `include`: the worker
+imports them when it starts.
+
+Importing this module starts the worker's side first (app/worker.py): its settings are parsed from
+the environment, and a bad value stops it with one line naming the variable and exit status 2,
+before it connects to anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from celery import signals
+
+from .broker import BrokerUnreachable, make_celery, wait_for_broker
+from .worker import CONFIG, RUNTIME
+
+app = make_celery(CONFIG.broker, main="gil-timeout-lab")
+app.conf.update(include=["app.tasks"], task_default_queue=CONFIG.queue)
+
+log = logging.getLogger("lab.worker")
+
+
+@signals.worker_init.connect
+def _wait_for_broker(**_):
+    """Before Celery's own (traceback-ending) start-up retries: the producer's countdown, one line, exit 2."""
+    try:
+        wait_for_broker(
+            app, CONFIG.broker.connect_seconds, say=lambda msg: print(msg, file=sys.stderr, flush=True), who="worker"
+        )
+    except BrokerUnreachable as exc:
+        print(
+            f"worker: BROKER_URL={CONFIG.broker.display_url}: broker unreachable after "
+            f"{CONFIG.broker.connect_seconds:g}s (BROKER_CONNECT_SECONDS) - {exc}; exiting",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(2) from None  # Celery's signal dispatch catches Exception, not SystemExit
+
+
+@signals.worker_ready.connect
+def _announce(**_):
+    # Measure the query's speed now, before the first task: sizing is not part of any iteration.
+    from .calibrate import cached
+
+    log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir).describe())
+    facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
+    log.warning(
+        "worker=%s queue=%s strategy=%s cleanup=%d broker=%s %s",
+        CONFIG.worker_name,
+        CONFIG.queue,
+        CONFIG.strategy,
+        CONFIG.cleans_up,
+        CONFIG.broker.kind,
+        facts,
+    )
