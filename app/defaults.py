@@ -1,8 +1,11 @@
-"""Every default and accepted range of the lab, in one place.
+"""The experiment's defaults and accepted ranges: broker, workload, what the worker measures, the producer's waits.
 
 The worker (app/), the producer (producer/), the host scripts (scripts/) and the tests read
-their numbers from here, so a reader changes a default once and the README's table of
-overrides stays true.
+these values from here, so a default changed here changes everywhere. Not here: the
+experiment's axes (timeout strategies, pools, builds and the queue grammar) are declared in
+app/axes.py, the calibration probe's constants in app/calibrate.py, and the host scripts' own
+settings (LAB_CACHE, LAB_BROKER, the CPython version) in scripts/labctl/. README.md's
+"Settings (env overrides)" table lists the variables.
 """
 
 from __future__ import annotations

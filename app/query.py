@@ -20,7 +20,11 @@ def connect(threads: int) -> duckdb.DuckDBPyConnection:
 
 
 def run_query(rows: int, threads: int = 1) -> int:
-    """Hash and sum `rows` integers: pure CPU inside DuckDB, ~0.1 s per 10 million rows here."""
+    """Hash and sum `rows` integers: pure CPU inside DuckDB.
+
+    How many rows a second depends on the machine and the interpreter, so the lab measures it
+    (app/calibrate.py) instead of assuming one; docs/calibration.md lists what was measured where.
+    """
     con = connect(threads)
     try:
         return execute(con, rows)
