@@ -94,6 +94,19 @@ def _missing_record(cfg: ProducerConfig, queue: str, iteration: int, why: str) -
     return _producer_record(cfg, queue, iteration, "missing", None, why)
 
 
+def progress(record: dict) -> str:
+    """The worker's own article line for an iteration, where people look: the producer's output.
+
+    `iter=1 outcome=timeout children=3 zombies=1` (the snapshot right after the call returned),
+    then what was left once settled; a record no worker measured has the outcome only."""
+    line = f"iter={record['iteration']} outcome={record.get('outcome')}"
+    if "immediate" not in record:
+        return line
+    now, settled = record["immediate"], record["settled"]
+    return (f"{line} children={now['children']} zombies={now['zombies']} "
+            f"(settled: children={settled['children']} zombies={settled['zombies']})")
+
+
 def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
     """Wait for every result; whatever is not back by the deadline is reported as missing."""
     per_queue = {queue: sum(1 for q, _, _ in sent if q == queue) for queue in cfg.target_queues}
@@ -133,11 +146,7 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
                 break
             out.records.append(record)
             done[queue] += 1
-            record = out.records[-1]
-            say(
-                f"[producer] {queue}: {done[queue]}/{per_queue[queue]} iter={iteration} "
-                f"outcome={record.get('outcome')}"
-            )
+            say(f"[producer] {queue}: {done[queue]}/{per_queue[queue]} {progress(record)}")
         pending = still
         if pending:
             time.sleep(0.1)

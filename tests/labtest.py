@@ -30,6 +30,10 @@ SHARED = Path(os.environ.get("LAB_SHARED") or REPO.parent / "shared")
 
 # The article's log lines, exactly.
 ITER_LINE = re.compile(r"iter=(\d+) outcome=(\w+) children=(\d+) zombies=(\d+)$", re.M)
+# The producer's progress line: the same counts, where the run's own output shows them.
+PROGRESS_LINE = re.compile(
+    r"^\[producer\] (\S+): \d+/\d+ iter=(\d+) outcome=(\w+) children=(\d+) zombies=(\d+) "
+    r"\(settled: children=(\d+) zombies=(\d+)\)$", re.M)
 CLEANUP_LINE = re.compile(r"cleanup terminated=(\d+) killed=(\d+) remaining=(\d+)$", re.M)
 
 

@@ -41,6 +41,22 @@ def test_quick_on_the_embedded_broker(tmp_path):
     assert {r["broker"] for r in labtest.records(run_dir)} == {"filesystem"}
 
 
+def test_the_run_output_shows_the_article_line(tmp_path):
+    """Each producer progress line carries the article's children/zombies counts and the settled ones, as recorded."""
+    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem")
+
+    done = labtest.lab("quick", env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    recs = {(r["queue"], r["iteration"]): r for r in labtest.records(labtest.only_run(tmp_path / "results"))}
+    shown = {(q, int(i)): (o, *map(int, counts)) for q, i, o, *counts in labtest.PROGRESS_LINE.findall(done.stdout)}
+    assert set(shown) == set(recs), done.stdout
+    for key, r in recs.items():
+        expected = (r["outcome"], r["immediate"]["children"], r["immediate"]["zombies"],
+                    r["settled"]["children"], r["settled"]["zombies"])
+        assert shown[key] == expected, f"{key}: shown {shown[key]}, recorded {expected}"
+
+
 def test_quick_under_fork_shows_children_still_running(tmp_path):
     """Under fork the gil worker's timed-out children keep running and pile up; the summary says so."""
     env = labtest.base_env(tmp_path, START_METHOD="fork", TARGET_QUEUES="gil", ITERATIONS="3")
