@@ -14,6 +14,7 @@ before it connects to anything.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from celery import signals
@@ -60,3 +61,11 @@ def _announce(**_):
         CONFIG.broker.kind,
         facts,
     )
+
+
+@signals.worker_ready.connect
+def _mark_ready(**_):
+    """Docker's healthcheck (`test -f $WORKER_READY_FILE`): consuming, calibrated, announced. Unset: no file."""
+    if path := os.environ.get("WORKER_READY_FILE"):
+        with open(path, "w") as f:
+            f.write(f"{CONFIG.worker_name} {os.getpid()}\n")

@@ -7,7 +7,12 @@
 # records land on the host owned by whoever owns ./results, and never as root. A results dir
 # owned by root (docker creates ./results as root when it is missing) is given to `lab` first.
 # LAB_KEEP_ROOT=1 skips all that (debugging only).
+#
+# A worker's readiness file (WORKER_READY_FILE, written by app/celery.py on worker_ready, read by
+# the Compose healthcheck) is removed first: a restarted container keeps its /tmp, and a file from
+# the previous start would report the worker ready before it is.
 set -eu
+[ -z "${WORKER_READY_FILE:-}" ] || rm -f "$WORKER_READY_FILE"
 if [ "$(id -u)" = 0 ] && [ "${LAB_KEEP_ROOT:-0}" != 1 ]; then
   dir=${RESULTS_DIR:-/results}
   mkdir -p "$dir"
