@@ -1,6 +1,7 @@
 """The Docker Compose lab, end to end, with a real engine: the article's commands, verbatim.
 
     docker compose build
+    docker compose up                        (here `up -d`, then `docker compose logs`)
     docker compose up -d rabbitmq worker-gil worker-gil-clean
     docker compose run --rm producer
     docker compose logs worker-gil
@@ -10,8 +11,9 @@
 
 Each runs as written after `docker compose -p <project of its own>` (so a lab you have running is
 never touched), with the broker published on free loopback ports and ./results redirected to a
-temp dir. The tests run in file order and share one project; the last one takes it down and checks
-that no container, network or process of it is left.
+temp dir. The tests run in file order and share one project; plain `up` runs last, from nothing (the
+article's containers taken down first), and the last test takes it down and checks that no
+container, network or process of it is left.
 
 No engine: skipped with the reason on a developer machine, a failure under CI=true. The images are
 built by the first test (the engine's cache makes a warm rebuild take seconds; a cold one, see
@@ -85,9 +87,12 @@ class Lab:
                          "FLOWER_PORT": "", "LAB_IMAGE": LAB_IMAGE})
         self.container_ids: set[str] = set()
 
-    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    def compose(self, *args: str, timeout: float = 600, check: bool = True,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """`docker compose -p PROJECT ARGS`; env: variables docker-compose.yml interpolates, for this call."""
         cmd = ["docker", "compose", "-p", PROJECT, *args]
-        proc = subprocess.run(cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=REPO, env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout)
         if check and proc.returncode != 0:
             pytest.fail(f"`{' '.join(cmd)}` exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
                         f"stderr:\n{proc.stderr[-4000:]}")
@@ -115,6 +120,23 @@ class Lab:
                 pytest.fail(f"{service} is {state}:\n{text[-3000:]}")
             time.sleep(2)
         pytest.fail(f"{service} not ready after {timeout:.0f}s:\n{text[-3000:]}")
+
+    def services(self) -> dict[str, dict[str, str]]:
+        """The project's containers by service: state, exit code and health, as `docker compose ps -a` says."""
+        out = self.compose("ps", "-a", "--format", "{{.Service}}\t{{.State}}\t{{.ExitCode}}\t{{.Health}}",
+                           timeout=60).stdout
+        rows = (line.split("\t") for line in out.splitlines() if line.strip())
+        return {r[0]: {"state": r[1], "exit": r[2], "health": r[3] if len(r) > 3 else ""} for r in rows}
+
+    def wait_exited(self, service: str, timeout: float) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = self.services().get(service)
+            if row and row["state"] == "exited":
+                return row
+            time.sleep(2)
+        pytest.fail(f"{service} still not done after {timeout:.0f}s: {self.services()}\n"
+                    f"{self.compose('logs', '--no-color', timeout=60).stdout[-4000:]}")
 
     def queue_depths(self) -> dict[str, int]:
         out = self.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "messages",
@@ -153,6 +175,18 @@ def _run_dir_for(stdout: str, results: Path) -> Path:
     run_dir = results / match.group(1)
     assert (run_dir / "records.jsonl").is_file(), f"no {run_dir}/records.jsonl on the host"
     return run_dir
+
+
+def _by_service(logs: str) -> dict[str, str]:
+    """`docker compose logs` (prefixed) split per service: `worker-gil-1  | text` -> {"worker-gil": "text\n..."}."""
+    out: dict[str, list[str]] = {}
+    for line in logs.splitlines():
+        prefix, bar, text = line.partition("|")
+        if not bar:
+            continue
+        service = re.sub(r"-\d+$", "", prefix.strip())
+        out.setdefault(service, []).append(text[1:] if text.startswith(" ") else text)
+    return {service: "\n".join(lines) + "\n" for service, lines in out.items()}
 
 
 def _copy_logs(lab: Lab, run_dir: Path, since: str, queues: list[str]) -> None:
@@ -217,6 +251,8 @@ def test_up_gil_workers(lab):
     # init: true - the worker runs under Docker's tini, which reaps what gets orphaned.
     top = lab.compose("top", "worker-gil", timeout=60).stdout
     assert "docker-init" in top or "tini" in top, top
+    # The services named and nothing else: neither worker-nogil nor the `up`-only experiment.
+    assert set(lab.services()) == {"rabbitmq", "worker-gil", "worker-gil-clean"}, lab.services()
 
 
 def test_producer_default_targets(lab):
@@ -227,6 +263,8 @@ def test_producer_default_targets(lab):
     run_dir = _run_dir_for(proc.stdout, lab.results)
     owner = (run_dir / "records.jsonl").stat().st_uid
     assert owner != 0, "the producer wrote its records as root"
+    # `run` starts what the producer depends on: the broker, not worker-nogil (nor the experiment).
+    assert set(lab.services()) == {"rabbitmq", "worker-gil", "worker-gil-clean"}, lab.services()
     _copy_logs(lab, run_dir, since, ["gil", "gil-clean"])
     by_queue = labtest.assert_article_behaviour(run_dir, ["gil", "gil-clean"], int(SMALL["ITERATIONS"]))
     for queue, records in by_queue.items():
@@ -281,6 +319,48 @@ def test_nogil_worker(lab):
     assert {(r["build"], r["gil_enabled"], r["outcome"]) for r in records} == {("nogil", False, "timeout")}, records
     lines = labtest.ITER_LINE.findall(lab.logs("worker-nogil", since=since))
     assert [int(n) for n, *_ in lines] == [1, 2], lines
+
+
+def test_plain_up_runs_one_round_on_all_three_workers(lab):
+    """`docker compose up`, from nothing: the experiment waits for the three workers to be healthy,
+    runs one round on gil, gil-clean and nogil, prints the summary and exits 0; the workers stay up,
+    and `docker compose up experiment` runs another round on them."""
+    lab.remember_containers()
+    lab.compose("down", timeout=300)  # the article's containers: `up` starts from an empty project
+    assert lab.project_leftovers() == {"containers": [], "networks": []}
+    queues = ["gil", "gil-clean", "nogil"]
+    since = _now()
+    lab.compose("up", "-d", env=SMALL, timeout=900)
+    lab.remember_containers()
+    row = lab.wait_exited("experiment", timeout=600)
+    logs = lab.compose("logs", "--no-color", timeout=60).stdout
+    assert row["exit"] == "0", f"the experiment exited {row}:\n{logs[-4000:]}"
+    by_service = _by_service(logs)
+    out = by_service.get("experiment", "")
+    assert re.search(r"^\[producer\] run \S+: sent 6 task\(s\) to gil, gil-clean, nogil ", out, re.M), out
+    assert "children/zombies now" in out, out  # the summary table's header
+    for queue in queues:
+        assert re.search(rf"^{re.escape(queue)}\s", out, re.M), f"no summary row for {queue}:\n{out}"
+        assert [m[1] for m in labtest.PROGRESS_LINE.findall(out) if m[0] == queue] == ["1", "2"], out
+        worker_out = by_service.get(f"worker-{queue}", "")
+        assert [n for n, *_ in labtest.ITER_LINE.findall(worker_out)] == ["1", "2"], worker_out[-3000:]
+    # The records tell the same story as the logs, with the article's behaviour for each worker.
+    run_dir = _run_dir_for(out, lab.results)
+    _copy_logs(lab, run_dir, since, queues)
+    by_queue = labtest.assert_article_behaviour(run_dir, queues, int(SMALL["ITERATIONS"]))
+    assert {(r["build"], r["gil_enabled"]) for r in by_queue["nogil"]} == {("nogil", False)}, by_queue["nogil"]
+    assert {(r["build"], r["gil_enabled"]) for r in by_queue["gil"] + by_queue["gil-clean"]} == {("gil", True)}
+    # The workers stay up (and healthy) for the next round; nothing else of `up` is left running.
+    services = lab.services()
+    for queue in queues:
+        assert services[f"worker-{queue}"]["state"] == "running", services
+        assert services[f"worker-{queue}"]["health"] == "healthy", services
+    assert services["rabbitmq"]["state"] == "running", services
+    assert set(services) == {"rabbitmq", "experiment", *(f"worker-{q}" for q in queues)}, services
+    # Again, on the same workers: `docker compose up experiment` starts the exited container anew.
+    again = lab.compose("up", "experiment", env=SMALL, timeout=600)
+    assert re.search(r"^experiment-1\s+\| \[producer\] run \S+: sent 6 task\(s\)", again.stdout, re.M), again.stdout
+    assert lab.services()["experiment"]["exit"] == "0" and lab.services()["worker-nogil"]["state"] == "running"
 
 
 def test_down_leaves_nothing(lab):
