@@ -101,7 +101,7 @@ def test_broker_restarted_mid_run(tmp_path):
         wenv = reltest.env(run, BROKER_URL=node.url, BROKER_CONNECT_SECONDS="120", CLEANUP_GRACE_SECONDS="0.2")
         worker = reltest.start_worker(tmp_path, "restart", "gil-clean", wenv)
         penv = reltest.env(f"{run}-producer", BROKER_URL=node.url, ITERATIONS=str(iterations), TARGET_QUEUES="gil-clean",
-                           DUCKDB_ROWS="300000000", DUCKDB_TIMEOUT="0.3", RESULT_GRACE_SECONDS=str(grace),
+                           DUCKDB_TIMEOUT="0.3", RESULT_GRACE_SECONDS=str(grace),
                            RESULTS_DIR=str(tmp_path / "results"), RUN_ID=run)
         plog = open(tmp_path / "producer.log", "w")
         sent = time.monotonic()

@@ -107,7 +107,7 @@ def test_producer_killed_mid_run_leaves_no_partial_results(tmp_path):
     worker = reltest.start_worker(tmp_path, "w", "gil-clean", reltest.env(run, BROKER_URL=url))
     try:
         penv = reltest.env(f"{run}-producer", BROKER_URL=url, ITERATIONS="3", TARGET_QUEUES="gil-clean",
-                           DUCKDB_ROWS="300000000", DUCKDB_TIMEOUT="0.2", RESULTS_DIR=str(tmp_path / "results"),
+                           DUCKDB_TIMEOUT="0.2", RESULTS_DIR=str(tmp_path / "results"),
                            RUN_ID=run)
         log = tmp_path / "producer.log"
         with open(log, "w") as out:
