@@ -1,15 +1,16 @@
 """How fast this interpreter runs the lab's query, and so how many rows make a query of N seconds.
 
-Machines of the same kind differ in speed by about 3x (1e9 rows took 3 s on one, 9 s on
-another), and readers' laptops differ more. A fixed row count that outlasts the timeout on one
+Machines of the same kind differ in speed by about 3x (issue 11 measured 1e9 rows of this query
+in 3 s on one of ours and 9 s on another; docs/calibration.md has the speeds measured here), and
+readers' laptops differ more. A fixed row count that outlasts the timeout on one
 machine finishes before it on the next, and the experiment silently measures nothing. So the
 lab measures the query's speed (rows per second) on the interpreter and DuckDB settings that
 will run it, once per worker (and, with a cache folder, once per run and build), and sizes the
 query from a target duration: `DUCKDB_ROWS=auto` with `QUERY_SECONDS` (see `target_seconds`).
 
 The probe is the lab's own query (`query.SQL`) on one connection: a warm-up, then the row count
-grown until one call takes PROBE_SECONDS, then the median of PROBE_REPEATS calls of that size.
-About a quarter of a second in all.
+grown until one call takes PROBE_SECONDS, then the median of PROBE_REPEATS calls of that size:
+well under a second in all (0.35-0.5 s measured here with both cores busy; `measured_seconds`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def target_seconds(timeout: float, settle_seconds: float, query_seconds: float |
 
 
 def measure(threads: int = 1) -> Calibration:
-    """Time the lab's query on this interpreter now (about 0.25 s)."""
+    """Time the lab's query on this interpreter now (well under a second)."""
     import platform
 
     import duckdb

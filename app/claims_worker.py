@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 
 from . import tasks
-from .celery_app import app  # noqa: F401  (`celery -A app.claims_worker` finds the app here)
+from .celery import app  # noqa: F401  (`celery -A app.claims_worker` finds the app here)
 
 
 @app.task(name="claims.leak_demo_children_allowed")

@@ -2,7 +2,7 @@
 
 The producer's and the worker's Celery apps come from `app.broker.make_celery`, as in a run:
 a task the producer sends to a queue must reach a consumer set up like `celery worker -Q
-<queue>` (app/celery_app.py), on RabbitMQ, on kombu's filesystem transport (the embedded broker
+<queue>` (app/celery.py), on RabbitMQ, on kombu's filesystem transport (the embedded broker
 a machine without rabbitmq-server gets) and on `memory://`. The filesystem transport, as kombu
 5.7.0 ships it, refuses exchange names with a '+' and hands out messages sent within one
 millisecond in random order; app/broker.py's FilesystemChannel says why and fixes both.
@@ -42,7 +42,7 @@ def lab_apps(broker: BrokerConfig, queue: str):
     """The producer's Celery app, and a worker's for `queue` with its consumer declared, as in a run.
 
     Like `celery -A app worker -Q <queue>`: the queue is the app's default queue
-    (app/celery_app.py) and the one selected to consume from (-Q). The worker declares it
+    (app/celery.py) and the one selected to consume from (-Q). The worker declares it
     first, as the lab starts workers before the producer. On the way out the queue, its exchange
     and the producer's rpc:// reply queue are deleted, so a shared broker is left as found.
     """
