@@ -1,18 +1,19 @@
-"""The worker's settings, parsed once from an explicit mapping (normally os.environ)."""
+"""The worker's settings, parsed once from an explicit mapping (normally os.environ).
+
+Each variable is read through its declaration in app/settings.py (its range, choices and default).
+"""
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from . import axes, defaults, envparse
+from . import axes, defaults
 from .envparse import ConfigError
-
-QUEUE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,63}$")
+from .settings import SETTINGS
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,10 @@ class BrokerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "BrokerConfig":
-        url = envparse.broker_url(env, "BROKER_URL", defaults.BROKER_URL)
-        connect = envparse.number(
-            env, "BROKER_CONNECT_SECONDS", defaults.BROKER_CONNECT_SECONDS, defaults.BROKER_CONNECT_RANGE
-        )
+        url = SETTINGS["BROKER_URL"].read(env)
+        connect = SETTINGS["BROKER_CONNECT_SECONDS"].read(env)
         options: dict = {}
-        backend = (env.get("RESULT_BACKEND") or "").strip()
+        backend = SETTINGS["RESULT_BACKEND"].default  # unless the broker implies another
         if url.startswith(defaults.FILESYSTEM_SCHEME):
             folder = url[len(defaults.FILESYSTEM_SCHEME):]
             if not folder.startswith("/"):
@@ -61,12 +60,10 @@ class BrokerConfig:
                 "store_processed": False,
                 "polling_interval": 0.05,
             }
-            backend = backend or f"file://{Path(folder) / 'results'}"
+            backend = f"file://{Path(folder) / 'results'}"
         elif url.startswith("memory://"):
-            backend = backend or "cache+memory://"
-        backend = backend or "rpc://"
-        if not re.match(r"^[a-z+]+://", backend):
-            raise ConfigError("RESULT_BACKEND", backend, "a Celery result backend URL such as rpc:// or file:///path")
+            backend = "cache+memory://"
+        backend = SETTINGS["RESULT_BACKEND"].read(env, default=backend)
         return cls(broker_url=url, result_backend=backend, transport_options=options, connect_seconds=connect)
 
     def ensure_folders(self) -> None:
@@ -100,30 +97,26 @@ class WorkerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "WorkerConfig":
         env = os.environ if env is None else env
-        queue = (env.get("QUEUE") or "gil").strip()
-        if not QUEUE_PATTERN.match(queue):
-            raise ConfigError("QUEUE", queue, "a queue name of lowercase letters, digits, '.', '+', '-' (1-64 chars)")
+        queue = SETTINGS["QUEUE"].read(env)
         # The article's and the matrix's queues imply their strategy; TIMEOUT_STRATEGY overrides it.
         spec = axes.parse_queue(queue)
         implied = spec.strategy if spec else defaults.STRATEGY
-        strategy = envparse.choice(env, "TIMEOUT_STRATEGY", implied, axes.STRATEGY_NAMES)
+        strategy = SETTINGS["TIMEOUT_STRATEGY"].read(env, default=implied)
         # A matrix queue `<build>.<strategy>.<start>` implies its start method; START_METHOD may
         # repeat it but not contradict it.
         implied_start = spec.start_method if spec else None
-        start_method = envparse.optional_choice(env, "START_METHOD", axes.START_METHODS) or implied_start
+        start_method = SETTINGS["START_METHOD"].read(env) or implied_start
         if implied_start and start_method != implied_start:
             raise ConfigError("START_METHOD", start_method, f"{implied_start} (or unset): queue {queue} implies it")
         return cls(
             queue=queue,
-            worker_name=(env.get("WORKER_NAME") or queue).strip(),
+            worker_name=SETTINGS["WORKER_NAME"].read(env, default=queue),
             strategy=strategy,
-            cleanup_children=envparse.flag(env, "CLEANUP_CHILDREN", False),
+            cleanup_children=SETTINGS["CLEANUP_CHILDREN"].read(env),
             start_method=start_method,
-            settle_seconds=envparse.number(env, "SETTLE_SECONDS", defaults.SETTLE_SECONDS, defaults.SETTLE_SECONDS_RANGE),
-            cleanup_grace=envparse.number(
-                env, "CLEANUP_GRACE_SECONDS", defaults.CLEANUP_GRACE_SECONDS, defaults.CLEANUP_GRACE_RANGE
-            ),
-            duckdb_threads=envparse.integer(env, "DUCKDB_THREADS", defaults.DUCKDB_THREADS, defaults.DUCKDB_THREADS_RANGE),
+            settle_seconds=SETTINGS["SETTLE_SECONDS"].read(env),
+            cleanup_grace=SETTINGS["CLEANUP_GRACE_SECONDS"].read(env),
+            duckdb_threads=SETTINGS["DUCKDB_THREADS"].read(env),
             broker=BrokerConfig.from_env(env),
-            calibration_dir=envparse.optional_writable_dir(env, "CALIBRATION_DIR"),
+            calibration_dir=SETTINGS["CALIBRATION_DIR"].read(env),
         )

@@ -1,14 +1,17 @@
 """Parse settings from an explicit mapping (usually os.environ) into typed values.
 
-Every reader of the environment goes through these functions, so every bad value fails the
+Every reader of the environment goes through these functions (by way of its variable's entry in
+app/settings.py, which says which function and with what range), so every bad value fails the
 same way: one `ConfigError` whose message names the variable, the value and the accepted range.
-Entry points print that message as one line and exit with status 2.
+Entry points print that message as one line and exit with status 2. The `*_expected` helpers
+give that "accepted" text on its own, for the usage texts that list the variables.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -39,11 +42,40 @@ def _given(env: Mapping[str, str], name: str, auto: bool) -> tuple[str | None, b
     return raw, auto and raw is not None and raw.lower() == AUTO
 
 
+def integer_expected(bounds: tuple[int, int], auto: bool = False) -> str:
+    lo, hi = bounds
+    return f"an integer from {lo} to {hi}" + (f", or {AUTO}" if auto else "")
+
+
+def number_expected(bounds: tuple[float, float], unit: str = "seconds", exclusive_low: bool = False,
+                    auto: bool = False) -> str:
+    lo, hi = bounds
+    low_word = "greater than" if exclusive_low else "from"
+    return f"a number {low_word} {lo:g} to {hi:g} ({unit})" + (f", or {AUTO}" if auto else "")
+
+
+def choice_expected(choices: Iterable[str], optional: bool = False) -> str:
+    return "one of " + ", ".join(choices) + (" (or unset)" if optional else "")
+
+
+def list_expected(choices: Iterable[str]) -> str:
+    return "a comma-separated list of " + ", ".join(choices)
+
+
+def url_expected(schemes: Iterable[str]) -> str:
+    return "a URL starting with " + ", ".join(schemes)
+
+
+FLAG_EXPECTED = "1 or 0 (also true/false, yes/no, on/off)"
+WRITABLE_DIR_EXPECTED = "a folder that is (or can be created as) a writable directory"
+EXISTING_DIR_EXPECTED = "an existing folder (or unset)"
+
+
 def integer(env: Mapping[str, str], name: str, default: int | None, bounds: tuple[int, int], *,
             auto: bool = False) -> int | None:
     """An integer within `bounds`; with `auto`, the word `auto` is accepted too and gives None."""
     lo, hi = bounds
-    expected = f"an integer from {lo} to {hi}" + (f", or {AUTO}" if auto else "")
+    expected = integer_expected(bounds, auto)
     raw, is_auto = _given(env, name, auto)
     if raw is None or is_auto:
         return None if is_auto else default
@@ -68,8 +100,7 @@ def number(
 ) -> float | None:
     """A finite number within `bounds`; with `auto`, the word `auto` is accepted too and gives None."""
     lo, hi = bounds
-    low_word = "greater than" if exclusive_low else "from"
-    expected = f"a number {low_word} {lo:g} to {hi:g} ({unit})" + (f", or {AUTO}" if auto else "")
+    expected = number_expected(bounds, unit, exclusive_low, auto)
     raw, is_auto = _given(env, name, auto)
     if raw is None or is_auto:
         return None if is_auto else default
@@ -90,7 +121,7 @@ def choice(env: Mapping[str, str], name: str, default: str, choices: Iterable[st
     if raw is None:
         return default
     if raw not in choices:
-        raise ConfigError(name, raw, "one of " + ", ".join(choices))
+        raise ConfigError(name, raw, choice_expected(choices))
     return raw
 
 
@@ -101,7 +132,7 @@ def optional_choice(env: Mapping[str, str], name: str, choices: Iterable[str]) -
     if raw is None:
         return None
     if raw not in choices:
-        raise ConfigError(name, raw, "one of " + ", ".join(choices) + " (or unset)")
+        raise ConfigError(name, raw, choice_expected(choices, optional=True))
     return raw
 
 
@@ -114,7 +145,7 @@ def flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(name, raw, "1 or 0 (also true/false, yes/no, on/off)")
+    raise ConfigError(name, raw, FLAG_EXPECTED)
 
 
 def choice_list(
@@ -122,7 +153,7 @@ def choice_list(
 ) -> tuple[str, ...]:
     """A comma-separated list of names, each from `choices`, no duplicates, at least one."""
     choices = tuple(choices)
-    expected = "a comma-separated list of " + ", ".join(choices)
+    expected = list_expected(choices)
     raw = _raw(env, name)
     if raw is None:
         return tuple(default)
@@ -137,14 +168,24 @@ def choice_list(
     return tuple(items)
 
 
-def broker_url(env: Mapping[str, str], name: str, default: str) -> str:
+def url(env: Mapping[str, str], name: str, default: str | None, schemes: Iterable[str]) -> str | None:
+    """A URL starting with one of `schemes` (e.g. BROKER_URL: amqp://, filesystem://, ...)."""
+    schemes = tuple(schemes)
     raw = _raw(env, name)
     if raw is None:
         return default
-    schemes = ("amqp://", "amqps://", "pyamqp://", "filesystem://", "memory://")
     if not raw.startswith(schemes):
-        raise ConfigError(name, raw, "a URL starting with " + ", ".join(schemes))
+        raise ConfigError(name, raw, url_expected(schemes))
     return raw
+
+
+def text(env: Mapping[str, str], name: str, default: str | None, pattern: str | None, expected: str) -> str | None:
+    """A word matching `pattern` (e.g. RUN_ID, QUEUE); unset gives `default`, which must match too."""
+    raw = _raw(env, name)
+    value = default if raw is None else raw
+    if value is not None and pattern is not None and not re.match(pattern, value):
+        raise ConfigError(name, value, expected)
+    return value
 
 
 def writable_dir(env: Mapping[str, str], name: str, default: str) -> str:
@@ -154,7 +195,7 @@ def writable_dir(env: Mapping[str, str], name: str, default: str) -> str:
     path = Path(value).expanduser().absolute()
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(name, value, "a folder that is (or can be created as) a writable directory")
+        raise ConfigError(name, value, WRITABLE_DIR_EXPECTED)
     return value
 
 
@@ -167,5 +208,5 @@ def existing_dir(env: Mapping[str, str], name: str) -> str | None:
     """An optional folder that must exist (e.g. WHEELHOUSE); None when unset."""
     raw = _raw(env, name)
     if raw is not None and not Path(raw).expanduser().is_dir():
-        raise ConfigError(name, raw, "an existing folder (or unset)")
+        raise ConfigError(name, raw, EXISTING_DIR_EXPECTED)
     return raw

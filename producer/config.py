@@ -1,4 +1,7 @@
-"""The producer's settings: environment first, CLI flags on top, validated before anything runs."""
+"""The producer's settings: environment first, CLI flags on top, validated before anything runs.
+
+The variables, their flags and their help are declared in app/settings.py.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from app import axes, defaults, envparse
+from app import defaults, settings
 from app.config import BrokerConfig
-from app.envparse import ConfigError
+from app.settings import SETTINGS
 
-# CLI flag -> environment variable it overrides. The flags carry the variables' names.
-FLAGS = {
-    "--iterations": "ITERATIONS",
-    "--duckdb-rows": "DUCKDB_ROWS",
-    "--duckdb-timeout": "DUCKDB_TIMEOUT",
-    "--query-seconds": "QUERY_SECONDS",
-    "--target-queues": "TARGET_QUEUES",
-    "--broker-url": "BROKER_URL",
-    "--results-dir": "RESULTS_DIR",
-    "--run-id": "RUN_ID",
-    "--result-grace": "RESULT_GRACE_SECONDS",
-    "--settle-seconds": "SETTLE_SECONDS",
-}
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+# CLI flag -> environment variable it overrides (each variable's `flag` in app/settings.py).
+FLAGS = settings.producer_flags()
+RUN_ID_PATTERN = re.compile(settings.RUN_ID_PATTERN)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,9 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m producer", description="Enqueue lab iterations and collect their records.")
+    p = _Parser(prog="python -m producer", description="Enqueue lab iterations and collect their records.",
+                epilog="Each flag overrides the environment variable it names; README.md, Settings.")
     for flag, var in FLAGS.items():
-        p.add_argument(flag, dest=var, metavar=var, help=f"overrides ${var}")
+        p.add_argument(flag, dest=var, metavar=var, help=SETTINGS[var].describe().replace("%", "%%"))
     return p
 
 
@@ -58,28 +51,18 @@ class ProducerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ProducerConfig":
-        run_id = (env.get("RUN_ID") or "").strip() or time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
-        if not RUN_ID_PATTERN.match(run_id):
-            raise ConfigError("RUN_ID", run_id, "1-80 characters of letters, digits, '.', '_', '-'")
-        results_dir = envparse.writable_dir(env, "RESULTS_DIR", defaults.RESULTS_DIR)
+        run_id = SETTINGS["RUN_ID"].read(env, default=time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4])
+        results_dir = SETTINGS["RESULTS_DIR"].read(env)
         return cls(
-            iterations=envparse.integer(env, "ITERATIONS", defaults.ITERATIONS, defaults.ITERATIONS_RANGE),
-            duckdb_rows=envparse.integer(env, "DUCKDB_ROWS", defaults.DUCKDB_ROWS, defaults.DUCKDB_ROWS_RANGE, auto=True),
-            duckdb_timeout=envparse.number(
-                env, "DUCKDB_TIMEOUT", defaults.DUCKDB_TIMEOUT, defaults.DUCKDB_TIMEOUT_RANGE
-            ),
-            query_seconds=envparse.number(
-                env, "QUERY_SECONDS", defaults.QUERY_SECONDS, defaults.QUERY_SECONDS_RANGE, auto=True
-            ),
-            target_queues=envparse.choice_list(env, "TARGET_QUEUES", defaults.TARGET_QUEUES, axes.KNOWN_QUEUES),
+            iterations=SETTINGS["ITERATIONS"].read(env),
+            duckdb_rows=SETTINGS["DUCKDB_ROWS"].read(env),
+            duckdb_timeout=SETTINGS["DUCKDB_TIMEOUT"].read(env),
+            query_seconds=SETTINGS["QUERY_SECONDS"].read(env),
+            target_queues=SETTINGS["TARGET_QUEUES"].read(env),
             results_dir=results_dir,
             run_id=run_id,
-            result_grace=envparse.number(
-                env, "RESULT_GRACE_SECONDS", defaults.RESULT_GRACE_SECONDS, defaults.RESULT_GRACE_RANGE
-            ),
-            settle_seconds=envparse.number(
-                env, "SETTLE_SECONDS", defaults.SETTLE_SECONDS, defaults.SETTLE_SECONDS_RANGE
-            ),
+            result_grace=SETTINGS["RESULT_GRACE_SECONDS"].read(env),
+            settle_seconds=SETTINGS["SETTLE_SECONDS"].read(env),
             broker=BrokerConfig.from_env(env),
         )
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import reltest
-from app import axes, defaults
+from app import axes, settings
 from app.config import WorkerConfig
 from app.envparse import ConfigError
 from labctl import native
@@ -95,15 +95,13 @@ WORKER = BROKER + [
     ("DUCKDB_THREADS", "1.5"),
 ]
 
-# The ranges the messages must state (from app/defaults.py, so a changed range changes the test).
+# The ranges the messages must state (from app/settings.py, so a changed range changes the test).
+_SPEC = settings.SETTINGS
 RANGES = {
-    "ITERATIONS": f"from {defaults.ITERATIONS_RANGE[0]} to {defaults.ITERATIONS_RANGE[1]}",
-    "DUCKDB_ROWS": f"from {defaults.DUCKDB_ROWS_RANGE[0]} to {defaults.DUCKDB_ROWS_RANGE[1]}",
-    "DUCKDB_TIMEOUT": f"from {defaults.DUCKDB_TIMEOUT_RANGE[0]:g} to {defaults.DUCKDB_TIMEOUT_RANGE[1]:g}",
-    "QUERY_SECONDS": f"from {defaults.QUERY_SECONDS_RANGE[0]:g} to {defaults.QUERY_SECONDS_RANGE[1]:g}",
-    "DUCKDB_THREADS": f"from {defaults.DUCKDB_THREADS_RANGE[0]} to {defaults.DUCKDB_THREADS_RANGE[1]}",
-    "RESULT_GRACE_SECONDS": f"from {defaults.RESULT_GRACE_RANGE[0]:g} to {defaults.RESULT_GRACE_RANGE[1]:g}",
-    "BROKER_CONNECT_SECONDS": f"from {defaults.BROKER_CONNECT_RANGE[0]:g} to {defaults.BROKER_CONNECT_RANGE[1]:g}",
+    **{name: f"from {_SPEC[name].bounds[0]} to {_SPEC[name].bounds[1]}"
+       for name in ("ITERATIONS", "DUCKDB_ROWS", "DUCKDB_THREADS")},
+    **{name: f"from {_SPEC[name].bounds[0]:g} to {_SPEC[name].bounds[1]:g}"
+       for name in ("DUCKDB_TIMEOUT", "QUERY_SECONDS", "RESULT_GRACE_SECONDS", "BROKER_CONNECT_SECONDS")},
     "TIMEOUT_STRATEGY": ", ".join(axes.STRATEGY_NAMES),
     "START_METHOD": ", ".join(axes.START_METHODS),
     "TARGET_QUEUES": "gil, gil-clean, nogil",
