@@ -25,13 +25,14 @@ ALL = "all"  # as the value of a list option: every choice
 
 
 def usage() -> str:
-    """The top-level usage; the override names come from native.OVERRIDES, read now."""
-    from . import native
+    """The top-level usage; the override names and LAB_BROKER's choices come from app/settings.py, read now."""
+    from app import settings
 
     commands = "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
     overrides = textwrap.fill(
-        "overrides (run, quick): " + ", ".join(native.OVERRIDES) + f"; LAB_BROKER={'|'.join(native.BROKERS)}"
-        " (see README, Settings)", width=100)
+        "overrides (run, quick): " + ", ".join(settings.names("scripts/lab"))
+        + f"; LAB_BROKER={'|'.join(settings.SETTINGS['LAB_BROKER'].choices)}"
+        " (each explained by `scripts/lab run --help`; README.md, Settings)", width=100)
     return (f"usage: scripts/lab COMMAND [options] [VARIABLE=value ...]\n\ncommands:\n{commands}\n\n"
             f"{overrides}\n\n`scripts/lab COMMAND --help` shows a command's options.")
 

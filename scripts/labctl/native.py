@@ -24,20 +24,16 @@ from typing import Mapping, Sequence
 from . import paths, procs, rabbit
 
 sys.path.insert(0, str(paths.REPO))
-from app import axes, defaults, envparse  # noqa: E402  (stdlib-only modules of the worker side)
+from app import axes, defaults, envparse, settings  # noqa: E402  (stdlib-only modules of the worker side)
 from app.config import WorkerConfig  # noqa: E402
 from app.envparse import ConfigError  # noqa: E402
 from producer.config import ProducerConfig  # noqa: E402
 
-BROKERS = ("auto", "rabbitmq", "filesystem")
+BROKERS = settings.LAB_BROKERS
 # What `scripts/lab run|quick VARIABLE=value` accepts: a typo must not run with defaults unnoticed.
-# (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME are not here: each worker's queue sets them.)
-OVERRIDES = (
-    "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "QUERY_SECONDS", "TARGET_QUEUES", "BROKER_URL", "BROKER_CONNECT_SECONDS",
-    "RESULT_BACKEND", "RESULTS_DIR", "RESULT_GRACE_SECONDS", "RUN_ID", "START_METHOD", "CLEANUP_CHILDREN",
-    "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "LAB_BROKER", "LAB_CACHE", "PYTHON_VERSION",
-    "WHEELHOUSE",
-)
+# The variables app/settings.py says `scripts/lab` reads (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME
+# are not among them: each worker's queue sets them).
+OVERRIDES = settings.names("scripts/lab")
 READY_SECONDS = 90.0
 
 
@@ -74,7 +70,6 @@ def worker_spec(queue: str) -> WorkerSpec:
 def _parser(mode: str):
     """The argparse parser of `scripts/lab run|quick|down`: what their --help prints."""
     import argparse
-    import textwrap
 
     from .cli import ALL, COMMANDS, Parser
 
@@ -86,8 +81,8 @@ def _parser(mode: str):
         return p
     note = ("quick runs on this machine's python3 and skips nogil queues (they need `scripts/lab setup`)."
             if mode == "quick" else "run needs the CPython 3.14 builds of `scripts/lab setup`.")
-    variables = textwrap.fill(f"variables (also read from the environment; see README, Settings): {', '.join(OVERRIDES)}."
-                              f" LAB_BROKER is one of {', '.join(BROKERS)}.", width=100)
+    variables = "\n".join(["variables (VARIABLE=value, also read from the environment; README.md, Settings):",
+                           *settings.usage_lines(settings.SETTINGS[name] for name in OVERRIDES)])
     p = Parser(prog=f"scripts/lab {mode}", error_type=UsageError, formatter_class=argparse.RawDescriptionHelpFormatter,
                description=f"{COMMANDS[mode]}.\n{note}", epilog=variables)
     strategies = f"{ALL}, or a comma-separated list of {', '.join(axes.STRATEGY_NAMES)}"
@@ -159,9 +154,9 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
     elif mode == "run" and not env.get("TARGET_QUEUES"):
         env["TARGET_QUEUES"] = ",".join(axes.ARTICLE_WORKERS)
     producer = ProducerConfig.from_env(env)
-    broker = envparse.choice(env, "LAB_BROKER", "auto", BROKERS)
-    envparse.writable_dir(env, "LAB_CACHE", str(paths.cache_root(env)))
-    envparse.existing_dir(env, "WHEELHOUSE")
+    broker = settings.SETTINGS["LAB_BROKER"].read(env)
+    settings.SETTINGS["LAB_CACHE"].read(env, default=str(paths.cache_root(env)))
+    settings.SETTINGS["WHEELHOUSE"].read(env)
     workers, skipped = [], []
     for queue in producer.target_queues:
         spec = worker_spec(queue)
