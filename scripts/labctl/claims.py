@@ -19,6 +19,7 @@ import platform
 import shutil
 import socket
 import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -30,12 +31,12 @@ from . import claims_report, native, paths, procs, rabbit
 from .native import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import calibrate, defaults, envparse  # noqa: E402  (stdlib-only at import; duckdb only to measure)
+from app import calibrate, defaults, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
 
 RESULT_PREFIX = "CLAIMS-RESULT "
 CLAIMS = tuple(range(1, 9))
-INTERPRETERS = ("host", "gil", "nogil")  # this machine's python3, CPython 3.14 gil, 3.14 free-threaded
+INTERPRETERS = settings.CLAIMS_INTERPRETERS  # this machine's python3, CPython 3.14 gil, 3.14 free-threaded
 START_METHODS = ("fork", "forkserver")
 JOB_MARKER = "CLAIMS_JOB"
 
@@ -60,22 +61,11 @@ def thread_stop_seconds(deadline: float) -> float:
     """How long the thread-stop experiment's query should run: 8 deadlines, at least 1.5 s past one."""
     return max(THREAD_STOP_TIMEOUTS * deadline, deadline + 1.5)
 
-# What `VARIABLE=value` words the command accepts (also its --help).
-VARIABLES = {
-    "ITERATIONS": "an integer from 1 to 20 (Celery iterations per worker; default 3, --quick 2)",
-    "DUCKDB_ROWS": "auto, or an integer from 10000000 to 100000000000 (rows the timed-out query scans; default auto: "
-                   "sized on each interpreter from the query's measured speed)",
-    "DUCKDB_TIMEOUT": "a number from 0.05 to 10 (seconds; default 0.5)",
-    "SETTLE_SECONDS": "a number from 0 to 10 (seconds between the two snapshots; default 0.5)",
-    "CLAIMS_PARALLEL": "an integer from 1 to 4 (jobs at a time; default 2)",
-    "LAB_BROKER": "auto, rabbitmq or filesystem",
-    "BROKER_URL": "a broker URL (skips starting one)",
-    "RESULTS_DIR": "a folder (default results)",
-    "RUN_ID": "1-80 letters, digits, '.', '_', '-'",
-    "PYTHON_VERSION": f"the built CPython version (default {paths.DEFAULT_PYTHON_VERSION})",
-    "LAB_CACHE": "the lab's cache folder",
-    "CLAIMS_PYTHONS": "a comma-separated list of host=PATH, gil=PATH, nogil=PATH (each at most once)",
-}
+# What `VARIABLE=value` words the command accepts, and how it reads them: the variables
+# app/settings.py says claims reads, with claims' own ranges and defaults (CLAIMS_OVERRIDES there).
+SPEC = settings.claims_settings()
+VARIABLES = {name: s.describe() for name, s in SPEC.items()}  # name -> its line in --help
+FROM_ENV = tuple(name for name, s in SPEC.items() if s.env)  # the others only from the command line
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -117,9 +107,8 @@ claims.json. A full run takes a few minutes; --quick (fewer iterations and confi
 what tests/claims runs) about two. Interpreters: this machine's python3 (a venv made once) and
 the CPython 3.14 gil / free-threaded venvs of `scripts/lab setup` when they exist.
 
-variables (LAB_BROKER, BROKER_URL, RESULTS_DIR, PYTHON_VERSION, LAB_CACHE and CLAIMS_PYTHONS are
-also read from the environment; the others only from the command line):
-""" + "\n".join(f"  {k:<16} {v}" for k, v in VARIABLES.items())
+""" + textwrap.fill(f"variables ({', '.join(FROM_ENV[:-1])} and {FROM_ENV[-1]} are also read from the environment; "
+                    "the others only from the command line):", width=100) + "\n" + "\n".join(settings.usage_lines(SPEC.values()))
 
 
 def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
@@ -141,29 +130,23 @@ def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
         if key not in VARIABLES:
             raise UsageError(f"unknown variable {key}: expected one of {', '.join(VARIABLES)}")
         overrides[key] = value
-    merged = {k: v for k, v in env.items()
-              if k in ("LAB_BROKER", "BROKER_URL", "RESULTS_DIR", "PYTHON_VERSION", "LAB_CACHE", "CLAIMS_PYTHONS")}
+    merged = {k: v for k, v in env.items() if k in FROM_ENV}
     merged.update(overrides)
-    iterations = envparse.integer(merged, "ITERATIONS", 2 if quick else 3, (1, 20))
-    rows = envparse.integer(merged, "DUCKDB_ROWS", None, (10_000_000, 100_000_000_000), auto=True)  # None: auto
-    timeout = envparse.number(merged, "DUCKDB_TIMEOUT", 0.5, (0.05, 10.0))
-    settle = envparse.number(merged, "SETTLE_SECONDS", 0.5, (0.0, 10.0))
-    parallel = envparse.integer(merged, "CLAIMS_PARALLEL", 2, (1, 4))
-    broker = envparse.choice(merged, "LAB_BROKER", "auto", native.BROKERS)
-    broker_url = envparse.broker_url(merged, "BROKER_URL", "") or None
-    run_id = (merged.get("RUN_ID") or "").strip() or "claims-" + time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
-    from producer.config import RUN_ID_PATTERN
-
-    if not RUN_ID_PATTERN.match(run_id):
-        raise ConfigError("RUN_ID", run_id, VARIABLES["RUN_ID"])
-    version = (merged.get("PYTHON_VERSION") or paths.DEFAULT_PYTHON_VERSION).strip()
-    if not version.replace(".", "").isdigit():
-        raise ConfigError("PYTHON_VERSION", version, "a version such as 3.14.7")
+    iterations = SPEC["ITERATIONS"].read(merged, default=settings.CLAIMS_QUICK_ITERATIONS if quick
+                                         else SPEC["ITERATIONS"].default)
+    rows = SPEC["DUCKDB_ROWS"].read(merged)  # None: auto
+    timeout = SPEC["DUCKDB_TIMEOUT"].read(merged)
+    settle = SPEC["SETTLE_SECONDS"].read(merged)
+    parallel = SPEC["CLAIMS_PARALLEL"].read(merged)
+    broker = SPEC["LAB_BROKER"].read(merged)
+    broker_url = SPEC["BROKER_URL"].read(merged)  # None: the run starts one
+    run_id = SPEC["RUN_ID"].read(merged, default="claims-" + time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4])
+    version = SPEC["PYTHON_VERSION"].read(merged)
+    results_dir = SPEC["RESULTS_DIR"].read(merged)
     return Settings(
         quick=quick, claims=claims, iterations=iterations, rows=rows, timeout=timeout, settle=settle,
-        parallel=parallel, broker=broker, broker_url=broker_url,
-        results_dir=Path(merged.get("RESULTS_DIR") or defaults.RESULTS_DIR), run_id=run_id,
-        python_version=version, pythons=_python_list(merged.get("CLAIMS_PYTHONS", "")), overrides=overrides,
+        parallel=parallel, broker=broker, broker_url=broker_url, results_dir=Path(results_dir), run_id=run_id,
+        python_version=version, pythons=_python_list(SPEC["CLAIMS_PYTHONS"].read(merged) or ""), overrides=overrides,
     )
 
 
@@ -174,7 +157,7 @@ def _python_list(value: str) -> dict:
     for item in value.split(","):
         name, sep, path = item.strip().partition("=")
         if not sep or name not in INTERPRETERS or name in out or not path:
-            raise ConfigError("CLAIMS_PYTHONS", value, VARIABLES["CLAIMS_PYTHONS"] + ", each name at most once")
+            raise ConfigError("CLAIMS_PYTHONS", value, SPEC["CLAIMS_PYTHONS"].error_expected())
         if not os.access(path, os.X_OK) or not Path(path).is_file():
             raise ConfigError("CLAIMS_PYTHONS", value, f"an executable python for {name} ({path} is not one)")
         out[name] = path
