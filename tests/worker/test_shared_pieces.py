@@ -1,0 +1,144 @@
+"""The shared pieces: app/tables.py renders tables, app/stats.py takes percentiles, app/results_io.py writes files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import labtest
+from app import results_io, stats, tables
+
+HEADERS = ["queue", "n", "settled"]
+ROWS = [["gil", 3, "3/1"], ["nogil.thread", 10, "0/0"]]
+
+
+def test_text_table_is_two_space_columns_with_dashes_under_the_headers():
+    """The text table pads every column, the last one too, to its widest cell and joins them with two spaces."""
+    assert tables.render(HEADERS, ROWS) == (
+        "queue         n   settled\n"
+        "------------  --  -------\n"
+        "gil           3   3/1    \n"
+        "nogil.thread  10  0/0    "
+    )
+
+
+def test_markdown_table_is_unpadded_cells_under_a_dashes_row():
+    """The markdown table is `| a | b |` lines with unpadded cells and a `|---|` row per column under the headers."""
+    assert tables.render(HEADERS, ROWS, markdown=True) == (
+        "| queue | n | settled |\n"
+        "|---|---|---|\n"
+        "| gil | 3 | 3/1 |\n"
+        "| nogil.thread | 10 | 0/0 |"
+    )
+
+
+def test_a_table_without_rows_is_its_headers_and_a_row_with_the_wrong_cell_count_is_refused():
+    """No rows gives the headers and their rule; a row of another width raises instead of shifting columns."""
+    assert tables.render(["a", "bb"], []) == "a  bb\n-  --"
+    assert tables.render(["a", "bb"], [], markdown=True) == "| a | bb |\n|---|---|"
+    with pytest.raises(ValueError, match="row 1 has 1 cells for 2 headers"):
+        tables.render(["a", "bb"], [["x"]])
+
+
+def test_percentile_is_the_nearest_rank_on_known_inputs():
+    """Percentiles are values of the input (index round(q*(n-1)) of the sorted values), None for no values."""
+    hundred = list(range(100, 0, -1))  # 1..100, unsorted
+    assert [stats.percentile(hundred, q) for q in (0.0, 0.5, 0.99, 1.0)] == [1, 51, 99, 100]
+    assert stats.percentile([4, 1, 3, 2], 0.5) == 3  # round(1.5) = 2
+    assert stats.percentile([2, 1], 0.5) == 1  # round(0.5) = 0
+    assert stats.percentile([0.25], 0.99) == 0.25
+    assert stats.percentile([], 0.5) is None
+    with pytest.raises(ValueError):
+        stats.percentile([1.0], 99)
+
+
+def test_shared_pieces_import_only_the_standard_library():
+    """app.tables, app.stats and app.results_io load in a fresh interpreter with nothing but the standard library."""
+    code = ("import json, sys\nimport app.tables, app.stats, app.results_io\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names"
+            " and m.split('.')[0] not in ('app', '__main__'))))")
+    done = subprocess.run([sys.executable, "-S", "-c", code], cwd=labtest.REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
+# The results files claims.json and claims.md as `scripts/lab claims` writes them, and a bench
+# JSON, each rewritten in a loop alternating between two versions of different sizes.
+WRITER = r"""
+import sys
+from pathlib import Path
+from app.results_io import write_json, write_text
+
+folder = Path(sys.argv[1])
+versions = [{"version": v, "jobs": {f"job{i}": {"pad": "x" * 300, "v": v} for i in range(n)}}
+            for v, n in enumerate((3000, 5000))]
+
+def write(v):
+    write_json(folder / "claims.json", versions[v], indent=1, sort_keys=True)
+    write_text(folder / "claims.md", f"# version {v}\n" + "| row |\n" * (20000 + 10000 * v) + "end\n")
+    write_json(folder / "bench.json", versions[1 - v])
+
+write(1)  # from here on every file exists: a kill may replace one, never remove it
+print("ready", flush=True)
+i = 0
+while True:
+    write(i % 2)
+    i += 1
+"""
+FILES = ("claims.json", "claims.md", "bench.json")
+
+
+def _problem(folder) -> str:
+    """'' when every file is there and is one complete version, else what is wrong."""
+    for name in FILES:
+        path = folder / name
+        if not path.exists():
+            return f"{name} missing: an atomic replace never removes the target"
+        text = path.read_text()
+        if name == "claims.md":
+            if not text.startswith("# version ") or not text.endswith("end\n"):
+                return f"claims.md is cut: {len(text)} characters"
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return f"{name} does not parse: {exc}"
+        versions = {job["v"] for job in data["jobs"].values()}
+        if len(data["jobs"]) != (3000, 5000)[data["version"]] or versions != {data["version"]}:
+            return f"{name} mixes two versions"
+    return ""
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
+    """SIGKILLed at random moments while rewriting claims.json, claims.md and a bench JSON, each stays one version."""
+    rng = random.Random(12)
+    env = {**os.environ, "PYTHONPATH": str(labtest.REPO)}
+    mid_write = 0
+    for n in range(8):
+        folder = tmp_path / f"run{n}"
+        folder.mkdir()
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=env, cwd=labtest.REPO,
+                                  stdout=subprocess.PIPE, text=True)
+        first = writer.stdout.readline().strip()
+        assert first == "ready", f"expected the writer to say 'ready', got {first!r} (exit {writer.poll()})"
+        time.sleep(rng.uniform(0.05, 0.5))
+        writer.send_signal(signal.SIGKILL)
+        code = writer.wait()
+        writer.stdout.close()
+        assert code == -signal.SIGKILL, f"kill #{n + 1}: expected the writer killed by SIGKILL (-9), got {code}"
+        problem = _problem(folder)
+        assert not problem, f"after SIGKILL #{n + 1}: {problem}"
+        extra = {p.name for p in folder.iterdir()} - set(FILES)
+        temps = {name for name in extra if name.startswith(tuple(f".{f}." for f in FILES))}
+        assert extra == temps, f"after SIGKILL #{n + 1}: unexpected files {sorted(extra - temps)}"
+        mid_write += bool(temps)
+    assert mid_write, "none of the kills landed mid-write (no temp file left): the test proved nothing"
+
