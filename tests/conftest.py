@@ -65,12 +65,7 @@ class Broker:
              "list_queues", "name", "messages"],
             env=self.ctl_env(), capture_output=True, text=True, timeout=60, check=True,
         ).stdout
-        depths = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                depths[parts[0]] = int(parts[1])
-        return depths
+        return labtest.queue_depths(out)
 
 
 def _node_env(folder: Path) -> dict[str, str]:

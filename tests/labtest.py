@@ -95,6 +95,25 @@ def rows_for(seconds: float) -> int:
     return calibrate.cached(1).rows_for(seconds)
 
 
+def records_by_queue(run_dir: Path, queues: list[str], iterations: int) -> dict[str, list[dict]]:
+    """The run's records per queue in iteration order; every queue must have iterations 1..N."""
+    recs = records(run_dir)
+    by_queue = {q: sorted((r for r in recs if r["queue"] == q), key=lambda r: r["iteration"]) for q in queues}
+    for queue, rs in by_queue.items():
+        assert [r["iteration"] for r in rs] == list(range(1, iterations + 1)), f"{queue}: {rs}"
+    return by_queue
+
+
+def queue_depths(rabbitmqctl_output: str) -> dict[str, int]:
+    """Messages ready per queue, from `rabbitmqctl -q list_queues name messages`."""
+    depths = {}
+    for line in rabbitmqctl_output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            depths[parts[0]] = int(parts[1])
+    return depths
+
+
 def marked_processes() -> dict[int, str]:
     """Every live process carrying a lab marker, with its command name."""
     return {pid: procs.name(pid) for pid in procs.marked()}

@@ -38,11 +38,7 @@ def matrix(tmp_path_factory):
     done = labtest.lab("quick", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = labtest.only_run(tmp / "results")
-    recs = labtest.records(run_dir)
-    by_queue = {q: sorted((r for r in recs if r["queue"] == q), key=lambda r: r["iteration"]) for q in QUEUES}
-    for queue, rs in by_queue.items():
-        assert [r["iteration"] for r in rs] == list(range(1, ITERATIONS + 1)), f"{queue}: {rs}"
-    return run_dir, by_queue, done.stdout
+    return run_dir, labtest.records_by_queue(run_dir, QUEUES, ITERATIONS), done.stdout
 
 
 def _timeouts(rs):
