@@ -344,6 +344,24 @@ def test_the_cpython_version_and_its_sha256_are_declared_once():
     assert [p for p in version_problems(stale) if p.startswith("Dockerfile.gil:")], "a stale version went unseen"
 
 
+def test_the_scripts_the_spec_names_as_readers_name_their_variables():
+    """Each variable the spec says `scripts/lab setup`, `scripts/docker-bootstrap` or the image builds read appears where they read it."""
+    repo = labtest.REPO
+    setup = (repo / "scripts/labctl/build.py").read_text() + (repo / "scripts/labctl/paths.py").read_text()
+    bootstrap = (repo / "scripts/docker-bootstrap").read_text()
+    compose = (repo / "docker-compose.yml").read_text()
+    build_args = compose.split("x-build-args:", 1)[1].split("\n\n", 1)[0]
+    dockerfiles = [(repo / name).read_text() for name in ("Dockerfile.gil", "Dockerfile.nogil")]
+    assert settings.names("setup") and settings.names("docker-bootstrap") and settings.names("images")
+    for name in settings.names("setup"):
+        assert f'"{name}"' in setup, f"scripts/lab setup does not read {name}"
+    for name in settings.names("docker-bootstrap"):
+        assert re.search(rf"\${{?{name}\b", bootstrap), f"scripts/docker-bootstrap does not read {name}"
+    for name in settings.names("images"):
+        assert f"{name}: ${{{name}:-" in build_args, f"Compose's build args do not pass {name}"
+        assert all(f"ARG {name}=" in text for text in dockerfiles), f"a Dockerfile has no ARG {name}"
+
+
 def test_the_spec_imports_only_the_standard_library():
     """app/settings.py loads nothing outside the standard library and the app's own modules, in a fresh interpreter."""
     code = ("import json, sys\nimport app.settings\n"
