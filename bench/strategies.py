@@ -43,7 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app import axes  # noqa: E402  (standard library only)
+from app import axes, results_io, tables  # noqa: E402  (standard library only)
+from app.stats import percentile  # noqa: E402
 
 # every strategy that runs outside a Celery worker (prefork-time-limit needs Celery's pool)
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
@@ -55,22 +56,13 @@ TARGETS = {"overshoot_p99_ms": 10.0, "cpu_after_s": 0.0, "left": 0, "overhead_ms
 
 
 def _descendants(root: int) -> list[int]:
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    kids = [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-            out += kids
-            todo += kids
-    return out
+    """Every process below `root` (psutil: the children run in a lab venv); [] once it is gone."""
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(root).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def process_key(pid: int) -> str | None:
@@ -103,14 +95,6 @@ def sampler(root: int, interval: float) -> int:
 
 
 # --- one child per build ------------------------------------------------------------------------
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(q * (len(values) - 1))))
-    return values[k]
 
 
 def _install_celery_sigterm() -> str:
@@ -265,9 +249,9 @@ class Child:
             "timeouts": a.timeouts,
             "outcomes": outcomes,
             "errors": sorted(errors)[:3],
-            "overshoot_ms": {k: _ms(_pct(overshoots, q)) for k, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))},
-            "stop_overshoot_ms": {k: _ms(_pct(stops, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
-            "quiet_after_deadline_ms": {k: _ms(_pct(quiet, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
+            "overshoot_ms": {k: _ms(percentile(overshoots, q)) for k, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))},
+            "stop_overshoot_ms": {k: _ms(percentile(stops, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
+            "quiet_after_deadline_ms": {k: _ms(percentile(quiet, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
             "busy_after_settle": busy_at_end,  # calls after which something still burned CPU
             "in_worker_cpu_s": round(in_worker, 4),
             "at_return_ns": at_return,  # the parent adds what the sampler saw afterwards
@@ -396,10 +380,7 @@ def table(result: dict) -> str:
                 f"{v['left']['tasks']} ({v['left']['running']}/{v['left']['zombies']}) "
                 f"({_ratio(v['left']['tasks'], (base.get('left') or {}).get('tasks'))})",
             ])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
-    return "\n".join(lines)
+    return tables.render(headers, rows)
 
 
 def _f(x, digits: int = 1) -> str:
@@ -484,7 +465,7 @@ def main(argv=None) -> int:
         return sampler(args.sampler, 0.01)
     if args.child:
         # a file, not stdout: Celery's SIGTERM handler prints to stdout in every timed-out task process
-        Path(args.child).write_text(json.dumps(Child(args).main()))
+        results_io.write_json(args.child, Child(args).main(), indent=None)
         return 0
 
     import sysconfig
@@ -517,8 +498,7 @@ def main(argv=None) -> int:
     for line in verdicts(result):
         print(line)
     path = Path(args.json) if args.json else REPO / "results" / "bench" / time.strftime("strategies-%Y%m%d-%H%M%S.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    results_io.write_json(path, result)
     print(f"\nbaseline for the ratios: {args.baseline or 'process with the build default start method'}; "
           f"{result['seconds']:.0f}s; JSON: {path}")
     return 0
