@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app import axes  # noqa: E402  (standard library only)
+from app import axes, results_io, tables  # noqa: E402  (standard library only)
 
 # the default run: the baseline first, then the clean ones; --strategies takes any that runs
 # outside a Celery worker
@@ -96,13 +96,12 @@ def child(args: argparse.Namespace) -> int:
                   f"{snap.children} processes, {res.open_fds} fds, {res.threads} threads, "
                   f"{res.rss_bytes / 2**20:.0f} MB", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - start
-    Path(args.out).write_text(
-        json.dumps({"strategy": args.strategy, "runtime": runtime, "outcomes": outcomes, "seconds": elapsed,
-                    "rows": rows, "expected_seconds": round(calibration.seconds_for(rows), 3),
-                    "calibration": calibration.as_dict(),
-                    "columns": ["iteration", "processes", "tasks", "zombies", "fds", "threads", "rss_bytes"],
-                    "samples": samples})
-    )
+    results_io.write_json(
+        args.out, {"strategy": args.strategy, "runtime": runtime, "outcomes": outcomes, "seconds": elapsed,
+                   "rows": rows, "expected_seconds": round(calibration.seconds_for(rows), 3),
+                   "calibration": calibration.as_dict(),
+                   "columns": ["iteration", "processes", "tasks", "zombies", "fds", "threads", "rss_bytes"],
+                   "samples": samples}, indent=None)
     return 0
 
 
@@ -191,9 +190,7 @@ def table(results: list[dict]) -> str:
             f"{r['processes']['slope_per_100']:+.2f}", f"{r['fds']['slope_per_100']:+.2f}",
             f"{r['threads']['slope_per_100']:+.2f}", f"{r['rss_mb']['slope_per_100']:+.2f}",
         ])
-    widths = [max(len(h), *(len(row[i]) for row in lines)) for i, h in enumerate(head)]
-    fmt = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
-    return "\n".join([fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(fmt, lines)])
+    return tables.render(head, lines, markdown=True)
 
 
 def resolve_python(value: str, env: dict) -> tuple[str, dict]:
@@ -276,9 +273,8 @@ def main(argv=None) -> int:
               f"{cal['rows_per_second'] / 1e6:.0f}M rows/s ({cal['source']})")
     print(table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps({"command": command, "args": {k: v for k, v in vars(args).items()
-                                                                            if k not in ("child", "strategy", "out")},
-                                               "results": results}, indent=2))
+        kept = {k: v for k, v in vars(args).items() if k not in ("child", "strategy", "out")}
+        results_io.write_json(args.json, {"command": command, "args": kept, "results": results})
     return 0
 
 
