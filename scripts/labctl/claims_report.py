@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
+from app import tables
+
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
 PREMISE = "premise failed"
 
@@ -1132,13 +1134,13 @@ def markdown(data: dict, settings) -> str:
         "time. 3.11 = the host's python3 (fork by default), 3.14 = CPython 3.14 with the GIL, 3.14t = free-threaded "
         "(both forkserver by default).",
         "",
-        "| # | Claim | Verdict | Measured here | Why | Reproduce |",
-        "|---|---|---|---|---|---|",
     ]
     claims = sorted(data["claims"].values(), key=lambda c: c["claim"])
-    for c in claims:
-        lines.append(f"| {c['claim']} | {_cell(c['statement'])} | **{c['verdict']}** | {_cell(c['summary'])} | "
-                     f"{_cell(c['why'])} | `{c['reproduce']}` |")
+    lines.append(tables.render(
+        ["#", "Claim", "Verdict", "Measured here", "Why", "Reproduce"],
+        [[c["claim"], _cell(c["statement"]), f"**{c['verdict']}**", _cell(c["summary"]), _cell(c["why"]),
+          f"`{c['reproduce']}`"] for c in claims],
+        markdown=True))
     lines += ["", "## Details", ""]
     for c in claims:
         lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}")
