@@ -12,9 +12,11 @@ from app.broker import BROKER_ERRORS, BrokerUnreachable, make_celery, wait_for_b
 from .config import ProducerConfig
 
 
-def _strategy_of(queue: str) -> str:
-    """The strategy a target queue implies (target queues are validated against the grammar)."""
-    return axes.parse_queue(queue).strategy
+def _strategy_of(queue: str) -> str | None:
+    """The strategy a target queue implies (the lab's target queues are validated against the
+    grammar); None for a queue outside it (`scripts/lab claims` sends to claims.<job>)."""
+    spec = axes.parse_queue(queue)
+    return spec.strategy if spec else None
 
 
 @dataclass
@@ -23,11 +25,22 @@ class Collected:
     missing: list[dict] = field(default_factory=list)
 
 
-def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, object]]:
+def task_options(cfg: ProducerConfig, queue: str, time_limits: bool | None = None) -> dict:
+    """The Celery options sent with each task to `queue`: Celery's soft and hard time limits when
+    the queue's strategy uses them (or `time_limits` says so, for a queue outside the grammar)."""
+    if not (axes.STRATEGIES[_strategy_of(queue)].time_limits if time_limits is None else time_limits):
+        return {}
+    # Celery enforces these only in the prefork pool: soft -> SIGUSR1, hard -> kill.
+    return {"soft_time_limit": cfg.duckdb_timeout, "time_limit": cfg.duckdb_timeout + defaults.CLEANUP_GRACE_SECONDS}
+
+
+def enqueue(celery, cfg: ProducerConfig, say=print, *, task: str = defaults.TASK_NAME,
+            time_limits: bool | None = None) -> list[tuple[str, int, object]]:
     """Send every iteration to every target queue, interleaved so queues progress together.
 
     If the broker goes away while sending, the rest is not sent: those entries carry None
-    instead of a result and `collect` reports them as missing.
+    instead of a result and `collect` reports them as missing. `task` and `time_limits` (see
+    task_options) are for `scripts/lab claims`, which sends its own task to queues of its own.
     """
     sent = []
     lost = None
@@ -36,26 +49,11 @@ def enqueue(celery, cfg: ProducerConfig, say=print) -> list[tuple[str, int, obje
             if lost is not None:
                 sent.append((queue, iteration, None))
                 continue
-            options = {}
-            if axes.STRATEGIES[_strategy_of(queue)].time_limits:
-                # Celery enforces these only in the prefork pool: soft -> SIGUSR1, hard -> kill.
-                options = {
-                    "soft_time_limit": cfg.duckdb_timeout,
-                    "time_limit": cfg.duckdb_timeout + defaults.CLEANUP_GRACE_SECONDS,
-                }
+            kwargs = {"iteration": iteration, "rows": cfg.duckdb_rows, "timeout": cfg.duckdb_timeout, "run_id": cfg.run_id}
+            if cfg.query_seconds is not None:  # unset: the task's own default (the auto target)
+                kwargs["query_seconds"] = cfg.query_seconds
             try:
-                result = celery.send_task(
-                    defaults.TASK_NAME,
-                    kwargs={
-                        "iteration": iteration,
-                        "rows": cfg.duckdb_rows,
-                        "timeout": cfg.duckdb_timeout,
-                        "run_id": cfg.run_id,
-                        "query_seconds": cfg.query_seconds,
-                    },
-                    queue=queue,
-                    **options,
-                )
+                result = celery.send_task(task, kwargs=kwargs, queue=queue, **task_options(cfg, queue, time_limits))
             except BROKER_ERRORS as exc:
                 lost = exc
                 say(f"[producer] broker lost while sending ({type(exc).__name__}: {exc}): the rest is not sent",
@@ -80,11 +78,14 @@ def _producer_record(cfg: ProducerConfig, queue: str, iteration: int, outcome: s
     }
 
 
-def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result) -> dict:
-    """A task that failed (or whose pool process was killed, e.g. by Celery's hard time limit)."""
+def _failure_record(cfg: ProducerConfig, queue: str, iteration: int, result, outcome: str | None = None) -> dict:
+    """A task that failed (or whose pool process was killed, e.g. by Celery's hard time limit).
+
+    `outcome`: the record's outcome; None: killed for a killed pool process, else error."""
     exc = result.result
     name = type(exc).__name__ if isinstance(exc, BaseException) else str(result.state)
-    outcome = "killed" if name in ("TimeLimitExceeded", "WorkerLostError") else "error"
+    if outcome is None:
+        outcome = "killed" if name in ("TimeLimitExceeded", "WorkerLostError") else "error"
     return {**_producer_record(cfg, queue, iteration, outcome, name, str(exc)[:200]),
             "rows": cfg.duckdb_rows, "timeout": cfg.duckdb_timeout}
 
@@ -107,10 +108,16 @@ def progress(record: dict) -> str:
             f"(settled: children={settled['children']} zombies={settled['zombies']})")
 
 
-def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
-    """Wait for every result; whatever is not back by the deadline is reported as missing."""
+def collect(cfg: ProducerConfig, sent, say=print, *, budget: float | None = None,
+            failure_outcome: str | None = None) -> Collected:
+    """Wait for every result; whatever is not back by the deadline is reported as missing.
+
+    `budget`: seconds to wait for all of them (None: the iteration budget per queue's share plus
+    RESULT_GRACE_SECONDS); `failure_outcome`: the outcome of a task that failed (None: killed or
+    error, see _failure_record; `scripts/lab claims` says failed)."""
     per_queue = {queue: sum(1 for q, _, _ in sent if q == queue) for queue in cfg.target_queues}
-    budget = cfg.iteration_budget() * max(per_queue.values(), default=0) + cfg.result_grace
+    if budget is None:
+        budget = cfg.iteration_budget() * max(per_queue.values(), default=0) + cfg.result_grace
     deadline = time.monotonic() + budget
     pending = [s for s in sent if s[2] is not None]
     done = {queue: 0 for queue in cfg.target_queues}
@@ -130,7 +137,7 @@ def collect(cfg: ProducerConfig, sent, say=print) -> Collected:
                 if result.successful():
                     record = result.get(disable_sync_subtasks=False, timeout=10)
                 else:
-                    record = _failure_record(cfg, queue, iteration, result)
+                    record = _failure_record(cfg, queue, iteration, result, failure_outcome)
             except BROKER_ERRORS as exc:
                 # Each failed poll is bounded (broker_connection_timeout); keep the rest for the
                 # next pass and never wait past the deadline.
