@@ -45,6 +45,34 @@ def _wait_for_broker(**_):
         raise SystemExit(2) from None  # Celery's signal dispatch catches Exception, not SystemExit
 
 
+@signals.worker_process_init.connect
+def _clock_from_the_pool_accept(**_):
+    """In a prefork pool process, before its loop: billiard stamps each task it accepts with
+    `now()` (the ACK whose reading starts Celery's time limits); that stamp becomes the task's
+    clock start (app/strategies.py TaskClock). The solo pool sends this signal too, and runs no loop."""
+    import inspect
+
+    from billiard import pool
+
+    from .strategies import TASK_CLOCK
+
+    loop = pool.Worker.workloop
+    if "now" in inspect.signature(loop).parameters and not hasattr(loop, "lab_clock"):
+        def workloop(self, *args, **kwargs):
+            return loop(self, *args, **{"now": TASK_CLOCK.accept, **kwargs})
+
+        workloop.lab_clock = True
+        pool.Worker.workloop = workloop
+
+
+@signals.task_prerun.connect
+def _clock_at_the_task_start(**_):
+    """In the process that runs the task: its clock starts at the pool's accept, or now (solo)."""
+    from .strategies import TASK_CLOCK
+
+    TASK_CLOCK.prerun()
+
+
 @signals.worker_ready.connect
 def _announce(**_):
     # Measure the query's speed now, before the first task: sizing is not part of any iteration.

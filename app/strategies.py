@@ -4,7 +4,12 @@ What each strategy is (its pool, how its timeout shows, whether it starts proces
 up) is declared once in app/axes.py; `Strategy.runner` names the function here.
 
 Every strategy runs the same work as `query.run_query` (a fresh in-memory connection, the
-query, close) with a deadline of `timeout` seconds *from the call* and returns an `Outcome`.
+query, close) with a deadline of `timeout` seconds from one moment, its `Clock`, and returns an
+`Outcome` whose times count from that moment too. Outside a task the clock starts at the call;
+inside one, at the task's start in the worker (`TASK_CLOCK`, set by app/celery.py's signal hooks:
+the prefork pool process's accept, which Celery's own time limits count from, or `task_prerun`
+in the solo pool), so every strategy gets the same budget from the same moment and the task's
+own work before the call (its baseline snapshots) counts against it.
 What each leaves behind is not decided here: the task measures it with the probe.
 
 - `process` / `process+cleanup`: timeout-decorator's multiprocessing fallback
@@ -21,7 +26,8 @@ What each leaves behind is not decided here: the task measures it with the probe
   killed and replaced). The producer sends the limits with the message.
 
 `interrupt` and `deadline` count the time spent opening the connection against the budget, so
-their deadline is the caller's deadline, not "timeout seconds after the connection is open".
+their deadline is the caller's deadline, not "timeout seconds after the connection is open";
+`signals` and `process` give timeout-decorator what is left of the budget when they start it.
 """
 
 from __future__ import annotations
@@ -37,24 +43,72 @@ import timeout_decorator
 
 from . import axes, query
 
+# What a clock's start is (Outcome.clock_source, the records' `clock_source`).
+CLOCK_SOURCES = {
+    "call": "app.strategies.run was called (no task around it: the benchmark, the tests)",
+    "pool-accept": "the prefork pool process accepted the task (billiard's ACK timestamp, which Celery's "
+                   "soft and hard time limits count from)",
+    "task-prerun": "Celery's task_prerun signal in the process that runs the task (the solo pool)",
+}
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The moment a call's deadline and all its times count from."""
+
+    start: float  # time.monotonic(): CLOCK_MONOTONIC, one clock for every process on Linux
+    source: str  # a key of CLOCK_SOURCES
+
+
+class TaskClock:
+    """The start of the task running in this process, for `run(clock=TASK_CLOCK.take())`.
+
+    app/celery.py's hooks drive it: in a prefork pool process billiard stamps each task it accepts
+    with `accept` (its ACK's timestamp: Celery's time limits start when the parent reads that ACK,
+    so never before it); `prerun` (task_prerun) makes the task's clock of that stamp, or of the
+    moment itself when there is none (the solo pool). Each start is taken once.
+    """
+
+    def __init__(self) -> None:
+        self._accepted: float | None = None
+        self._started: Clock | None = None
+
+    def accept(self) -> float:
+        self._accepted = time.monotonic()
+        return self._accepted
+
+    def prerun(self) -> None:
+        accepted, self._accepted = self._accepted, None
+        self._started = Clock(accepted, "pool-accept") if accepted is not None else Clock(time.monotonic(), "task-prerun")
+
+    def take(self) -> Clock | None:
+        started, self._started = self._started, None
+        return started
+
+
+TASK_CLOCK = TaskClock()
+
 
 @dataclass(frozen=True)
 class Outcome:
     outcome: str  # "ok" | "timeout" | "error"
     exception_type: str | None = None
     exception_message: str | None = None
-    elapsed: float = 0.0  # seconds from the call to getting control back
-    # Seconds from the call to the moment the query itself stopped (returned or raised), before
-    # the strategy's own clean-up (closing the connection). None when the strategy cannot see it.
+    elapsed: float = 0.0  # seconds from the clock's start to getting control back
+    # Seconds from the clock's start to the moment the query itself stopped (returned or raised),
+    # before the strategy's own clean-up (closing the connection). None when the strategy cannot see it.
     stopped: float | None = None
     # Seconds the work itself took (connect, query, close; in the task process for `process`),
-    # known when the call finished in time: elapsed - work is what the strategy added to the call.
+    # known when the call finished in time: elapsed - called_after - work is what the strategy
+    # added to the call.
     work: float | None = None
-    started_at: float = field(default=0.0, compare=False)  # time.monotonic() at the call
+    clock_source: str = "call"  # what the clock's start is: a key of CLOCK_SOURCES
+    called_after: float = 0.0  # seconds from the clock's start to the call (the task's own work before it)
+    started_at: float = field(default=0.0, compare=False)  # the clock's start, time.monotonic()
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        out.pop("started_at")
+        out["clock_start"] = round(out.pop("started_at"), 6)  # time.monotonic(), as every process on the host reads it
         return out
 
 
@@ -87,6 +141,11 @@ class _Marks:
         self.work += time.perf_counter() - t
 
 
+def _left(start: float, timeout: float) -> float:
+    """What is left of the budget now, for timeout-decorator (which starts its own timer; 0 would mean none)."""
+    return max(0.001, start + timeout - time.monotonic())
+
+
 def _query(con: duckdb.DuckDBPyConnection, rows: int, marks: _Marks) -> int:
     t = time.perf_counter()
     try:
@@ -106,7 +165,7 @@ def timed_query(rows: int, threads: int = 1) -> tuple[int, float]:
 
 def _process(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     try:
-        value, marks.work = timeout_decorator.timeout(timeout, use_signals=False)(timed_query)(rows, threads)
+        value, marks.work = timeout_decorator.timeout(_left(start, timeout), use_signals=False)(timed_query)(rows, threads)
         return value
     finally:
         marks.stop()  # the decorator gave up (or got the value): that is all the caller sees
@@ -120,7 +179,7 @@ def _signals(rows: int, timeout: float, threads: int, start: float, marks: _Mark
         finally:
             marks.close(con)
 
-    return timeout_decorator.timeout(timeout, use_signals=True)(call)()
+    return timeout_decorator.timeout(_left(start, timeout), use_signals=True)(call)()
 
 
 class Watchdog:
@@ -229,11 +288,14 @@ def plain(rows: int, threads: int = 1) -> int:
     return query.run_query(rows, threads)
 
 
-def run(strategy: str, rows: int, timeout: float, threads: int = 1) -> Outcome:
-    """Run the query under `strategy` with a `timeout` in seconds and say how it ended."""
+def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock | None = None) -> Outcome:
+    """Run the query under `strategy` with a `timeout` in seconds from `clock` (default: now) and say how it ended."""
     runner = RUNNERS[strategy]
     marks = _Marks()
-    start = time.monotonic()
+    called = time.monotonic()
+    clock = clock or Clock(called, "call")
+    start = min(clock.start, called)
+    facts = dict(clock_source=clock.source, called_after=round(called - start, 6), started_at=start)
 
     def since(t: float | None) -> float | None:
         return None if t is None else round(t - start, 6)
@@ -246,7 +308,7 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1) -> Outcome:
             raise
         outcome = "timeout" if axes.STRATEGIES[strategy].is_timeout(exc) else "error"
         return Outcome(outcome, _qualname(exc), str(exc)[:200], elapsed=round(end - start, 6),
-                       stopped=since(marks.stopped), started_at=start)
+                       stopped=since(marks.stopped), **facts)
     end = time.monotonic()
     return Outcome("ok", elapsed=round(end - start, 6), stopped=since(marks.stopped), work=round(marks.work, 6),
-                   started_at=start)
+                   **facts)
