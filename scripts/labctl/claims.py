@@ -31,7 +31,7 @@ from . import claims_report, native, paths, procs, rabbit
 from .native import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import calibrate, defaults, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
+from app import calibrate, defaults, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
 
 RESULT_PREFIX = "CLAIMS-RESULT "
@@ -703,11 +703,11 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) ->
         return 130
     out = s.results_dir.resolve() / s.run_id
     out.mkdir(parents=True, exist_ok=True)
-    (out / "claims.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")  # the raw data first
+    results_io.write_json(out / "claims.json", data, indent=1, sort_keys=True)  # the raw data first
     data["claims"] = claims_report.verdicts(data, s)
-    (out / "claims.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    results_io.write_json(out / "claims.json", data, indent=1, sort_keys=True)
     text = claims_report.markdown(data, s)
-    (out / "claims.md").write_text(text)
+    results_io.write_text(out / "claims.md", text)
     say("")
     say(text)
     say(f"[claims] {out / 'claims.md'} and claims.json written in {data['seconds']:.0f}s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -78,8 +79,8 @@ from pathlib import Path
 from app.results_io import write_json, write_text
 
 folder = Path(sys.argv[1])
-versions = [{"version": v, "jobs": {f"job{i}": {"pad": "x" * 300, "v": v} for i in range(n)}}
-            for v, n in enumerate((3000, 5000))]
+versions = [{"version": v, "jobs": {f"job{i}": {"pad": "x" * 10000, "v": v} for i in range(n)}}
+            for v, n in enumerate((300, 500))]
 
 def write(v):
     write_json(folder / "claims.json", versions[v], indent=1, sort_keys=True)
@@ -112,17 +113,24 @@ def _problem(folder) -> str:
         except json.JSONDecodeError as exc:
             return f"{name} does not parse: {exc}"
         versions = {job["v"] for job in data["jobs"].values()}
-        if len(data["jobs"]) != (3000, 5000)[data["version"]] or versions != {data["version"]}:
+        if len(data["jobs"]) != (300, 500)[data["version"]] or versions != {data["version"]}:
             return f"{name} mixes two versions"
     return ""
 
 
+def _wait_for_a_temp_file(folder, timeout: float = 10.0) -> None:
+    """Until a dot-named temp file of the writer is in `folder`: it is inside a write."""
+    deadline = time.monotonic() + timeout
+    while not any(name.startswith(".") for name in os.listdir(folder)):
+        assert time.monotonic() < deadline, f"no temp file in {folder} after {timeout:g}s of rewrites"
+
+
 def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
-    """SIGKILLed at random moments while rewriting claims.json, claims.md and a bench JSON, each stays one version."""
+    """SIGKILLed at random or inside a write, the writer leaves claims.json, claims.md and a bench JSON each whole."""
     rng = random.Random(12)
     env = {**os.environ, "PYTHONPATH": str(labtest.REPO)}
     mid_write = 0
-    for n in range(8):
+    for n in range(10):
         folder = tmp_path / f"run{n}"
         folder.mkdir()
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=env, cwd=labtest.REPO,
@@ -130,6 +138,8 @@ def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
         first = writer.stdout.readline().strip()
         assert first == "ready", f"expected the writer to say 'ready', got {first!r} (exit {writer.poll()})"
         time.sleep(rng.uniform(0.05, 0.5))
+        if n % 2:  # every other kill waits until a write has begun: some kill must land inside one
+            _wait_for_a_temp_file(folder)
         writer.send_signal(signal.SIGKILL)
         code = writer.wait()
         writer.stdout.close()
@@ -142,3 +152,25 @@ def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
         mid_write += bool(temps)
     assert mid_write, "none of the kills landed mid-write (no temp file left): the test proved nothing"
 
+
+def _plain_writes(path, only=None) -> list[str]:
+    """The plain `x.write_text(...)` / `x.write_bytes(...)` calls in a file (receiver mentioning `only`, if given)."""
+    source = path.read_text()
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("write_text", "write_bytes"):
+            receiver = ast.get_source_segment(source, node.func.value)
+            if receiver.split(".")[-1] == "results_io":
+                continue
+            if only is None or any(word in receiver for word in only):
+                out.append(f"{path.name}:{node.lineno}: {receiver}.{node.func.attr}(...)")
+    return out
+
+
+def test_results_files_are_written_through_the_atomic_writer():
+    """bench/strategies.py, bench/soak.py and claims.py's claims.json/claims.md writes use no plain write_text."""
+    repo = labtest.REPO
+    plain = (_plain_writes(repo / "bench" / "strategies.py") + _plain_writes(repo / "bench" / "soak.py")
+             + _plain_writes(repo / "scripts" / "labctl" / "claims.py", only=("claims.json", "claims.md")))
+    assert plain == []
