@@ -89,6 +89,8 @@ class WorkerConfig:
     # CALIBRATION_DIR: a folder where the run's workers share the query's measured speed (one
     # measurement per build; app/calibrate.py). Unset: each worker measures once for itself.
     calibration_dir: str | None = None
+    # CONNECTION: per-call (each call opens and closes its DuckDB connection) or reused (app/strategies.py)
+    connection: str = "per-call"
 
     @property
     def cleans_up(self) -> bool:
@@ -108,6 +110,10 @@ class WorkerConfig:
         start_method = SETTINGS["START_METHOD"].read(env) or implied_start
         if implied_start and start_method != implied_start:
             raise ConfigError("START_METHOD", start_method, f"{implied_start} (or unset): queue {queue} implies it")
+        connection = SETTINGS["CONNECTION"].read(env)
+        if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
+            raise ConfigError("CONNECTION", connection, f"per-call with {strategy}: its connection lives in a task "
+                                                        "process started per call, which it cannot outlive")
         return cls(
             queue=queue,
             worker_name=SETTINGS["WORKER_NAME"].read(env, default=queue),
@@ -119,4 +125,5 @@ class WorkerConfig:
             duckdb_threads=SETTINGS["DUCKDB_THREADS"].read(env),
             broker=BrokerConfig.from_env(env),
             calibration_dir=SETTINGS["CALIBRATION_DIR"].read(env),
+            connection=connection,
         )

@@ -210,6 +210,9 @@ QUEUE_PATTERN = r"^[a-z0-9][a-z0-9.+-]{0,63}$"
 BROKER_SCHEMES = ("amqp://", "amqps://", "pyamqp://", defaults.FILESYSTEM_SCHEME, "memory://")
 LAB_BROKERS = ("auto", "rabbitmq", "filesystem")
 CLAIMS_INTERPRETERS = ("host", "gil", "nogil")  # this machine's python3, CPython 3.14 gil, 3.14 free-threaded
+# How each timed-out call gets its DuckDB connection (app/strategies.py): opened and closed by the
+# call (the article's), or one the worker keeps open for its calls.
+CONNECTIONS = ("per-call", "reused")
 _LAB = ("scripts/lab",)
 
 SPEC = (
@@ -276,6 +279,9 @@ SPEC = (
             bounds=defaults.CLEANUP_GRACE_RANGE),
     Setting("DUCKDB_THREADS", "integer", defaults.DUCKDB_THREADS, "DuckDB's threads per query",
             ("workers", *_LAB, "compose"), bounds=defaults.DUCKDB_THREADS_RANGE),
+    Setting("CONNECTION", "choice", CONNECTIONS[0], "the timed-out call's DuckDB connection: opened and closed "
+            "by each call, or one the worker keeps open", ("workers",), choices=CONNECTIONS,
+            note="(`reused`: the in-process strategies only; a process strategy refuses it)"),
     Setting("QUEUE", "text", "gil", "the queue a worker consumes; its name implies build, strategy, start method",
             ("workers",), pattern=QUEUE_PATTERN,
             expected="a queue name of lowercase letters, digits, '.', '+', '-' (1-64 chars)",

@@ -12,6 +12,13 @@ in the solo pool), so every strategy gets the same budget from the same moment a
 own work before the call (its baseline snapshots) counts against it.
 What each leaves behind is not decided here: the task measures it with the probe.
 
+`connection` (CONNECTION): `per-call`, the article's (a fresh connection opened and closed by
+each call), or `reused`, one connection per process, thread and strategy, kept open as a real
+worker keeps its own: control comes back without the close (milliseconds after an interrupted
+query: docs/strategies.md).
+The process strategies refuse `reused`: their connection lives in a task process started per
+call, which it cannot outlive.
+
 - `process` / `process+cleanup`: timeout-decorator's multiprocessing fallback
   (`use_signals=False`), the article's baseline. On timeout it SIGTERMs the process and never
   joins it. `+cleanup` is applied by the task afterwards (see cleanup.py). The start method is
@@ -32,6 +39,7 @@ their deadline is the caller's deadline, not "timeout seconds after the connecti
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import os
 import threading
@@ -42,6 +50,7 @@ import duckdb
 import timeout_decorator
 
 from . import axes, query
+from .settings import CONNECTIONS
 
 # What a clock's start is (Outcome.clock_source, the records' `clock_source`).
 CLOCK_SOURCES = {
@@ -104,6 +113,7 @@ class Outcome:
     work: float | None = None
     clock_source: str = "call"  # what the clock's start is: a key of CLOCK_SOURCES
     called_after: float = 0.0  # seconds from the clock's start to the call (the task's own work before it)
+    connection: str = "per-call"  # CONNECTION: per-call | reused
     started_at: float = field(default=0.0, compare=False)  # the clock's start, time.monotonic()
 
     def as_dict(self) -> dict:
@@ -118,12 +128,52 @@ def _qualname(exc: BaseException) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+class Connections:
+    """The connections CONNECTION=reused keeps open: one per strategy, DuckDB thread count and thread.
+
+    Never shared between threads (a DuckDB connection is not for concurrent use), never closed by
+    a call; after a fork the child leaves its copies alone (their DuckDB threads are the parent's).
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int, int], duckdb.DuckDBPyConnection] = {}
+        self._forked_away: list[dict] = []
+
+    def get(self, strategy: str, threads: int) -> duckdb.DuckDBPyConnection:
+        key = (strategy, threads, threading.get_ident())
+        con = self._open.get(key)
+        if con is None:
+            con = self._open[key] = query.connect(threads)
+        return con
+
+    def discard(self, strategy: str, threads: int) -> None:
+        """Close this thread's connection (after an error that was no timeout): the next call opens another."""
+        con = self._open.pop((strategy, threads, threading.get_ident()), None)
+        if con is not None:
+            con.close()
+
+    def close_all(self) -> None:
+        """At exit: close this process's connections before DuckDB's module is torn down."""
+        while self._open:
+            self._open.popitem()[1].close()
+
+    def _after_fork(self) -> None:
+        self._forked_away.append(self._open)  # kept referenced: no destructor runs in the child
+        self._open = {}
+
+
+REUSED = Connections()
+os.register_at_fork(after_in_child=REUSED._after_fork)
+atexit.register(REUSED.close_all)
+
+
 class _Marks:
     """What a runner saw from inside: when the query stopped, how long the work itself took."""
 
-    def __init__(self) -> None:
+    def __init__(self, strategy: str = "", connection: str = "per-call") -> None:
         self.stopped: float | None = None
         self.work = 0.0
+        self.strategy, self.reused = strategy, connection == "reused"
 
     def stop(self) -> None:
         if self.stopped is None:
@@ -131,11 +181,13 @@ class _Marks:
 
     def connect(self, threads: int) -> duckdb.DuckDBPyConnection:
         t = time.perf_counter()
-        con = query.connect(threads)
+        con = REUSED.get(self.strategy, threads) if self.reused else query.connect(threads)
         self.work += time.perf_counter() - t
         return con
 
     def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.reused:
+            return  # the worker keeps it for the next call
         t = time.perf_counter()
         con.close()
         self.work += time.perf_counter() - t
@@ -288,14 +340,20 @@ def plain(rows: int, threads: int = 1) -> int:
     return query.run_query(rows, threads)
 
 
-def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock | None = None) -> Outcome:
+def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock | None = None,
+        connection: str = "per-call") -> Outcome:
     """Run the query under `strategy` with a `timeout` in seconds from `clock` (default: now) and say how it ended."""
     runner = RUNNERS[strategy]
-    marks = _Marks()
+    if connection not in CONNECTIONS:
+        raise ValueError(f"connection={connection!r}: expected one of {', '.join(CONNECTIONS)}")
+    if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
+        raise ValueError(f"connection={connection!r}: {strategy} opens its connection in a task process per call")
+    marks = _Marks(strategy, connection)
     called = time.monotonic()
     clock = clock or Clock(called, "call")
     start = min(clock.start, called)
-    facts = dict(clock_source=clock.source, called_after=round(called - start, 6), started_at=start)
+    facts = dict(clock_source=clock.source, called_after=round(called - start, 6), connection=connection,
+                 started_at=start)
 
     def since(t: float | None) -> float | None:
         return None if t is None else round(t - start, 6)
@@ -307,6 +365,8 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         outcome = "timeout" if axes.STRATEGIES[strategy].is_timeout(exc) else "error"
+        if outcome == "error" and marks.reused:
+            REUSED.discard(strategy, threads)
         return Outcome(outcome, _qualname(exc), str(exc)[:200], elapsed=round(end - start, 6),
                        stopped=since(marks.stopped), **facts)
     end = time.monotonic()

@@ -93,6 +93,8 @@ WORKER = BROKER + [
     ("DUCKDB_THREADS", "0"),
     ("DUCKDB_THREADS", "257"),
     ("DUCKDB_THREADS", "1.5"),
+    ("CONNECTION", "pooled"),
+    ("CONNECTION", "Reused"),
 ]
 
 # The ranges the messages must state (from app/settings.py, so a changed range changes the test).
@@ -105,6 +107,7 @@ RANGES = {
     "TIMEOUT_STRATEGY": ", ".join(axes.STRATEGY_NAMES),
     "START_METHOD": ", ".join(axes.START_METHODS),
     "TARGET_QUEUES": "gil, gil-clean, nogil",
+    "CONNECTION": ", ".join(settings.CONNECTIONS),
 }
 
 
@@ -136,6 +139,17 @@ def test_start_method_may_not_contradict_the_queue():
     with pytest.raises(ConfigError) as caught:
         WorkerConfig.from_env({"QUEUE": "gil.process.spawn", "START_METHOD": "fork"})
     assert caught.value.name == "START_METHOD" and "spawn" in str(caught.value)
+
+
+def test_a_process_strategy_refuses_a_reused_connection():
+    """Its connection lives in a task process started per call: `reused` is refused in one line, naming CONNECTION."""
+    for queue in ("gil", "gil-clean", "nogil.process", "gil.process+cleanup.spawn"):
+        with pytest.raises(ConfigError) as caught:
+            WorkerConfig.from_env({"QUEUE": queue, "CONNECTION": "reused"})
+        assert caught.value.name == "CONNECTION" and "per-call" in str(caught.value), str(caught.value)
+        assert WorkerConfig.from_env({"QUEUE": queue, "CONNECTION": "per-call"}).connection == "per-call"
+    for strategy in ("signals", "interrupt", "deadline", "prefork-time-limit"):
+        assert WorkerConfig.from_env({"QUEUE": f"nogil.{strategy}", "CONNECTION": "reused"}).connection == "reused"
 
 
 def test_the_ends_of_every_range_are_accepted(tmp_path):
@@ -274,6 +288,8 @@ def test_every_entry_point_rejects_bad_input_with_one_line_and_enqueues_nothing(
     real += [(label + " (process)", [lab, *argv], env, name)
              for label, argv, env, name in lab_cases if label in ("lab quick DUCKDB_TIMEOUT", "lab quick typo",
                                                                  "lab run --strategies", "lab down extra")]
+    real.append(("worker CONNECTION=reused on a process queue", reltest.worker_argv("gil", "bad"),
+                 {"BROKER_URL": rabbitmq.url, "BROKER_CONNECT_SECONDS": "0", "CONNECTION": "reused"}, "CONNECTION"))
     real.append(("lab unknown command", [lab, "frobnicate"], {}, "quick, setup, run, down"))
     with ThreadPoolExecutor(max_workers=3) as pool:
         done = list(pool.map(lambda case: _subprocess(case[1], {**base, **case[2]}), real))
