@@ -3,8 +3,10 @@
 The host side is stdlib-only. It runs experiments inside the lab venvs as subprocesses:
 `python -m app.experiments ...` for what needs no broker (claims 4, 5, 7), and real Celery
 workers (`celery -A app worker` / `-A app.claims_worker`) fed by `python -m app.experiments send`
-for the rest. Every process gets the run's LAB_RUN_ID marker plus CLAIMS_JOB=<job>, is stopped
-by pid when its job ends, and the run sweeps its marker at the end (labctl.procs).
+for the rest. The broker, the processes' environment, the workers' argv and readiness, the state record and
+the stopping are runner.LocalRun's, the same as `scripts/lab run`'s: every process gets the
+run's LAB_RUN_ID marker plus CLAIMS_JOB=<job>, is stopped by pid when its job ends, and the run
+stops what is left and sweeps its marker at the end.
 
 Results: results/<run>/claims.json (every measurement and verdict), results/<run>/claims.md
 (the table), results/<run>/logs/ (every worker's and experiment's output).
@@ -16,19 +18,16 @@ import concurrent.futures
 import json
 import os
 import platform
-import shutil
-import socket
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from . import claims_report, native, paths, procs, rabbit
-from .native import UsageError
+from . import claims_report, native, paths, procs, runner
+from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
 from app import calibrate, defaults, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
@@ -290,65 +289,27 @@ def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
 # --- running --------------------------------------------------------------------------------------
 
 
+# Settings a job sets itself (or the worker derives from them): never passed on from the caller's environment.
+JOB_SETTINGS = ("PYTEST_*", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "CLEANUP_CHILDREN", "START_METHOD",
+                "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME")
+
+
 class Run:
-    def __init__(self, s: Settings, env: Mapping[str, str], pythons: dict[str, str], say: Callable[[str], None]):
-        self.s, self.pythons, self.say = s, pythons, say
-        self.dir = s.results_dir.resolve() / s.run_id
-        self.logs = self.dir / "logs"
-        self.started: list[procs.Started] = []
-        self.lock = threading.Lock()
-        self.closing = False  # set when the run stops: no job may start a process after that
-        self.state = procs.StateFile(paths.cache_root(env) / "run" / f"{s.run_id}.json")
-        self.work = paths.cache_root(env) / "run" / s.run_id
-        # owner: this process; `scripts/lab down` (native.down) leaves the run alone while it is alive
-        # (without it, a `scripts/lab down` anywhere on the machine stopped a running claims run)
-        self.record = {"run_id": s.run_id, "work": str(self.work), "started": [],
-                       "owner": {"pid": os.getpid(), "started": procs.start_time(os.getpid())}}
-        self.hostname = f"{socket.gethostname()}-{s.run_id}"
-        base = {k: v for k, v in env.items() if not k.startswith(("PYTHON_GIL", "PYTEST_"))}
-        for key in ("VIRTUAL_ENV", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "CLEANUP_CHILDREN", "START_METHOD",
-                    "SETTLE_SECONDS", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME"):
-            base.pop(key, None)
-        base.update({procs.MARKER: s.run_id, "PYTHONPATH": str(paths.REPO), "PYTHONUNBUFFERED": "1"})
-        self.base = base
+    """One claims run: its settings, its interpreters, and the LocalRun that owns its processes."""
 
-    def remember(self, p: procs.Started) -> procs.Started:
-        with self.lock:
-            self.started.append(p)
-            self.record["started"].append(p.as_dict())
-            self.state.write(self.record)
-        return p
+    def __init__(self, s: Settings, pythons: dict[str, str], local: runner.LocalRun):
+        self.s, self.pythons, self.local = s, pythons, local
 
-    def spawn(self, job_id: str, name: str, argv: list[str], env: dict) -> procs.Started:
-        env = {**self.base, **env, JOB_MARKER: job_id}
-        with self.lock:
-            if self.closing:
-                raise RuntimeError(f"{name}: not started, the run is stopping")
-            p = procs.spawn(name, argv, env, self.logs / f"{name}.log", cwd=paths.REPO)
-        return self.remember(p)
+    def spawn(self, job_id: str, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> procs.Started:
+        """A process of job `job_id`: the run's environment plus `env` and the job's marker."""
+        return self.local.spawn(name, argv, {**(env or {}), JOB_MARKER: job_id})
 
-    # broker
-    def start_broker(self) -> tuple[str, str]:
-        s = self.s
-        if s.broker_url:
-            return s.broker_url, "given by BROKER_URL"
-        if s.broker in ("auto", "rabbitmq") and rabbit.available():
-            node, url = rabbit.start(self.work / "rabbitmq", self.base, s.run_id)
-            self.remember(node)
-            return url, f"private RabbitMQ node (pid {node.pid})"
-        if s.broker == "rabbitmq":
-            raise UsageError("LAB_BROKER=rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-        return f"{defaults.FILESYSTEM_SCHEME}{self.work / 'broker'}", "embedded (kombu filesystem transport)"
-
-    def stop_everything(self) -> list[int]:
-        with self.lock:
-            self.closing = True
-        for p in sorted(self.started, key=lambda x: x.name == "rabbitmq"):
-            procs.stop(p, grace=5.0)
-        left = procs.sweep(self.s.run_id)
-        shutil.rmtree(self.work, ignore_errors=True)
-        self.state.remove()
-        return left
+    def start_worker(self, job: Worker, name: str, env: Mapping[str, str]) -> procs.Started:
+        """The job's Celery worker, started like `scripts/lab run`'s (runner.WorkerSpec)."""
+        spec = runner.WorkerSpec(job.queue, "nogil" if job.interp == "nogil" else "gil", job.strategy, job.pool,
+                                 name=job.id, app=job.app_module, start_method=job.start_method,
+                                 max_tasks_per_child=job.max_tasks_per_child, gil_off=job.gil_off)
+        return self.local.start_worker(spec, self.pythons[job.interp], {**env, JOB_MARKER: job.id}, name=name)
 
 
 def _wait_exit(p: procs.Started, timeout: float) -> int | None:
@@ -397,7 +358,7 @@ def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
     except TimeoutError as exc:
         return {"error": str(exc)}
     finally:
-        procs.stop(p, grace=2.0)
+        run.local.stop(p, grace=2.0)
     data = _result(p.log)
     if data is None:
         return {"error": f"no result ({_exit_text(code)}): {procs.tail(Path(p.log).read_text(errors='replace'), 5)}"}
@@ -481,28 +442,15 @@ def _is_forkserver(pid: int) -> bool:
         return False
 
 
-def run_worker(run: Run, job: Worker, broker_url: str, attempt: int = 1) -> dict:
+def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
     s = run.s
     python = run.pythons[job.interp]
-    env = {
-        "BROKER_URL": broker_url, "QUEUE": job.queue, "WORKER_NAME": job.id, "TIMEOUT_STRATEGY": job.strategy,
-        "SETTLE_SECONDS": str(s.settle), "DUCKDB_THREADS": "1",
-    }
-    if job.start_method:
-        env["START_METHOD"] = job.start_method
     # The worker's main process measures the query's speed when it is ready (before the first task)
     # and publishes it here, so a prefork pool process reads it instead of measuring inside a task:
     # a measurement inside the task would eat into its soft time limit (SoftTimeLimitExceeded).
-    calibration = run.work / "calibration" / job.id
+    calibration = run.local.work / "calibration" / job.id
     calibration.mkdir(parents=True, exist_ok=True)
-    env["CALIBRATION_DIR"] = str(calibration)
-    if job.interp == "nogil" and job.gil_off:
-        env["PYTHON_GIL"] = "0"
-    pool = ["--pool=prefork", "--concurrency=1"] if job.pool == "prefork" else ["--pool=solo"]
-    if job.max_tasks_per_child:
-        pool.append(f"--max-tasks-per-child={job.max_tasks_per_child}")
-    argv = [python, "-m", "celery", "-A", job.app_module, "worker", *pool, "-Q", job.queue,
-            "-n", f"{job.id}@{run.hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+    env = {"SETTLE_SECONDS": str(s.settle), "DUCKDB_THREADS": "1", "CALIBRATION_DIR": str(calibration)}
     iterations = job.iterations or s.iterations
     rows = job.rows if job.rows is not None else s.rows  # None: the worker sizes it (DUCKDB_ROWS=auto)
     options = {}
@@ -514,21 +462,20 @@ def run_worker(run: Run, job: Worker, broker_url: str, attempt: int = 1) -> dict
         query = (3 * calibrate.target_seconds(s.timeout, s.settle) if rows is None
                  else rows / SLOW_ROWS_PER_SECOND)
         budget += iterations * (query + 10)
-    worker = run.spawn(job.id, f"worker-{job.id}{_suffix(attempt)}", argv, env)
+    worker = run.start_worker(job, f"worker-{job.id}{_suffix(attempt)}", env)
     start = time.monotonic()
     out: dict = {"worker_pid": worker.pid, "time_limits": options or None}
     try:
-        procs.wait_for_line(worker, [" ready."], timeout=native.READY_SECONDS)
+        run.local.wait_ready([worker])
         out["ready_after"] = round(time.monotonic() - start, 1)
         params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
                   "timeout": s.timeout, "run_id": s.run_id, "options": options, "wait": budget}
         sender = run.spawn(job.id, f"send-{job.id}{_suffix(attempt)}",
-                           [python, "-m", "app.experiments", "send", json.dumps(params)],
-                           {"BROKER_URL": broker_url})
+                           [python, "-m", "app.experiments", "send", json.dumps(params)])
         try:
             code = _wait_exit(sender, budget + 30)
         finally:
-            procs.stop(sender, grace=2.0)
+            run.local.stop(sender, grace=2.0)
         data = _result(sender.log)
         if data is None:
             out["error"] = (f"sender gave no result ({_exit_text(code)}): "
@@ -540,7 +487,7 @@ def run_worker(run: Run, job: Worker, broker_url: str, attempt: int = 1) -> dict
         out["error"] = str(exc)
     finally:
         t = time.monotonic()
-        out["worker_stop"] = procs.stop(worker, grace=3.0)
+        out["worker_stop"] = run.local.stop(worker, grace=3.0)
         out["worker_stop_seconds"] = round(time.monotonic() - t, 1)
         out["seconds"] = round(time.monotonic() - start, 1)
     return out
@@ -570,17 +517,15 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
     pythons, missing = interpreters(s, env, say)
     have = {i: i in pythons for i in INTERPRETERS}
     jobs = plan(s, have)
-    run = Run(s, env, pythons, say)
-    run.state.write(run.record)
     results: dict[str, dict] = {}
     started_at = time.monotonic()
     broker_desc = "not needed"
-    try:
-        broker_url = None
+    # On leaving the block, however: what is still running is stopped, the marker swept (runner.LocalRun).
+    with runner.LocalRun(s.run_id, env, logs=s.results_dir.resolve() / s.run_id / "logs", broker=s.broker,
+                         broker_url=s.broker_url, drop=JOB_SETTINGS, grace=5.0, say=say, tag="[claims]") as local:
+        run = Run(s, pythons, local)
         if any(isinstance(j, Worker) for j in jobs):
-            say("[claims] starting the broker ...")
-            broker_url, broker_desc = run.start_broker()
-            say(f"[claims] broker: {broker_desc}")
+            _, broker_desc = local.start_broker()
         say(f"[claims] {len(jobs)} job(s), {s.parallel} at a time: "
             + ", ".join(sorted(pythons)) + (f" (missing: {', '.join(missing)})" if missing else ""))
 
@@ -588,7 +533,7 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
 
         def attempt(job):
             n = tries[job.id] = tries.get(job.id, 0) + 1
-            return run_plain(run, job, n) if isinstance(job, Plain) else run_worker(run, job, broker_url, n)
+            return run_plain(run, job, n) if isinstance(job, Plain) else run_worker(run, job, n)
 
         def one(job):
             t = time.monotonic()
@@ -624,12 +569,8 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
         try:
             for job_id, data in pool.map(one, order):
                 results[job_id] = data
-        finally:  # on Ctrl-C or an error: start nothing more; what runs is stopped below
+        finally:  # on Ctrl-C or an error: start nothing more; what runs is stopped on leaving the block
             pool.shutdown(wait=False, cancel_futures=True)
-    finally:
-        left = run.stop_everything()
-        if left:
-            say(f"[claims] stopped {len(left)} leftover process(es) of run {s.run_id}")
     versions = _versions(results)
     return {
         "plan": {job.id: _spec(job) for job in jobs},  # what should have run: a missing record shows

@@ -3,7 +3,8 @@
 A run starts a broker (the one in BROKER_URL, else a private RabbitMQ node if rabbitmq-server
 is installed, else kombu's filesystem transport, which needs no server), one Celery worker per
 target queue, then the producer; at the end it stops exactly what it started, by pid, and
-sweeps any process still carrying the run's marker (see procs.py).
+sweeps any process still carrying the run's marker. The broker, the workers, the state record
+and the stopping are runner.LocalRun's, shared with `scripts/lab claims`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import paths, procs, rabbit
+from . import paths, procs
+from .runner import LocalRun, UsageError, WorkerSpec
 
 sys.path.insert(0, str(paths.REPO))
 from app import axes, defaults, envparse, settings  # noqa: E402  (stdlib-only modules of the worker side)
@@ -34,32 +35,6 @@ BROKERS = settings.LAB_BROKERS
 # The variables app/settings.py says `scripts/lab` reads (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME
 # are not among them: each worker's queue sets them).
 OVERRIDES = settings.names("scripts/lab")
-READY_SECONDS = 90.0
-
-
-class UsageError(Exception):
-    """Bad input: printed as one line, exit status 2, nothing started."""
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    queue: str
-    build: str  # which interpreter runs it: gil or nogil
-    strategy: str
-    pool: str  # a key of axes.POOLS: the pool the strategy needs
-
-    def env(self) -> dict[str, str]:
-        # the worker derives CLEANUP_CHILDREN and START_METHOD from the strategy and the queue
-        extra = {"QUEUE": self.queue, "WORKER_NAME": self.queue, "TIMEOUT_STRATEGY": self.strategy}
-        if self.build == "nogil":
-            extra["PYTHON_GIL"] = "0"  # keep the GIL off after `import duckdb` (it re-enables it otherwise)
-        return extra
-
-    def argv(self, python: str, hostname: str) -> list[str]:
-        return [
-            python, "-m", "celery", "-A", "app", "worker", *axes.POOLS[self.pool].argv, "-Q", self.queue,
-            "-n", f"{self.queue}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-        ]
 
 
 def worker_spec(queue: str) -> WorkerSpec:
@@ -221,16 +196,6 @@ def built_python(build: str, env: Mapping[str, str]) -> Path:
 # --- the run --------------------------------------------------------------------------------------
 
 
-def _base_env(plan: Plan, run_id: str) -> dict[str, str]:
-    env = dict(plan.env)
-    env[procs.MARKER] = run_id
-    env["PYTHONPATH"] = str(paths.REPO)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("PYTHON_GIL", None)
-    env.pop("VIRTUAL_ENV", None)
-    return env
-
-
 def run(plan: Plan, say=print) -> int:
     env = plan.env
     if plan.mode == "quick":
@@ -241,64 +206,24 @@ def run(plan: Plan, say=print) -> int:
     producer_python = pythons["gil"]
 
     run_id = plan.producer.run_id
-    work = paths.cache_root(env) / "run" / run_id
-    results = Path(plan.producer.results_dir).resolve() / run_id
-    logs = results / "logs"
-    state = procs.StateFile(paths.cache_root(env) / "run" / f"{run_id}.json")
-    started: list[procs.Started] = []
-    # owner: this process; `scripts/lab down` leaves the run alone while it is alive
-    record = {"run_id": run_id, "work": str(work), "started": [],
-              "owner": {"pid": os.getpid(), "started": procs.start_time(os.getpid())}}
-
-    def remember(p: procs.Started) -> procs.Started:
-        started.append(p)
-        record["started"].append(p.as_dict())
-        state.write(record)
-        return p
-
-    base = _base_env(plan, run_id)
-    base["CALIBRATION_DIR"] = str(work / "calibration")  # workers of one build share one measurement
-    state.write(record)
-    try:
-        # broker
-        if env.get("BROKER_URL"):
-            broker_url, broker_desc = env["BROKER_URL"], "given by BROKER_URL"
-        elif plan.broker in ("auto", "rabbitmq") and rabbit.available():
-            say("[lab] starting a private RabbitMQ node ...")
-            node, broker_url = rabbit.start(work / "rabbitmq", base, run_id)
-            remember(node)
-            broker_desc = f"private RabbitMQ node (pid {node.pid})"
-        elif plan.broker == "rabbitmq":
-            raise UsageError("LAB_BROKER=rabbitmq: rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-        else:
-            broker_url = f"{defaults.FILESYSTEM_SCHEME}{work / 'broker'}"
-            broker_desc = "embedded (kombu filesystem transport, no server)"
-        base["BROKER_URL"] = broker_url
-        say(f"[lab] broker: {broker_desc}")
-
-        # workers
-        hostname = f"{socket.gethostname()}-{run_id}"
+    results = Path(plan.producer.results_dir).resolve()
+    with LocalRun(run_id, env, logs=results / run_id / "logs", broker=plan.broker, broker_url=env.get("BROKER_URL"),
+                  say=say) as local:
+        local.env["CALIBRATION_DIR"] = str(local.work / "calibration")  # workers of one build share one measurement
+        _, broker_desc = local.start_broker()
+        workers = []
         for spec in plan.workers:
-            python = pythons[spec.build]
-            wenv = {**base, **spec.env()}
-            p = remember(
-                procs.spawn(f"worker {spec.queue}", spec.argv(python, hostname), wenv, logs / f"worker-{spec.queue}.log", cwd=paths.REPO)
-            )
+            p = local.start_worker(spec, pythons[spec.build])
+            workers.append(p)
             say(f"[lab] worker {spec.queue}: pid {p.pid}, {spec.build} build, strategy {spec.strategy}, pool {spec.pool}")
-        for p in started:
-            if p.name.startswith("worker"):
-                procs.wait_for_line(p, [" ready."], timeout=READY_SECONDS)
+        local.wait_ready(workers)
         say("[lab] workers ready; running the producer")
 
         # producer, in the foreground
-        penv = {**base, "RESULTS_DIR": str(Path(plan.producer.results_dir).resolve()), "RUN_ID": run_id}
+        penv = {**local.env, "RESULTS_DIR": str(results), "RUN_ID": run_id}
         penv["SUMMARY_NOTE"] = summary_note(plan, producer_python, broker_desc)
         proc = subprocess.run([producer_python, "-m", "producer"], env=penv, cwd=paths.REPO)
         return proc.returncode
-    finally:
-        stop_all(started, run_id, say)
-        shutil.rmtree(work, ignore_errors=True)
-        state.remove()
 
 
 def summary_note(plan: Plan, producer_python: str, broker_desc: str) -> str:
@@ -310,18 +235,6 @@ def summary_note(plan: Plan, producer_python: str, broker_desc: str) -> str:
     elif plan.skipped:
         lines.append("skipped: " + ", ".join(plan.skipped))
     return "\n".join(lines)
-
-
-def stop_all(started: list[procs.Started], run_id: str, say=print) -> None:
-    # workers first (warm shutdown), the broker last
-    for p in sorted(started, key=lambda s: s.name == "rabbitmq"):
-        how = procs.stop(p)
-        say(f"[lab] {p.name} (pid {p.pid}): {how}")
-    names = {pid: procs.name(pid) for pid in procs.marked(run_id)}
-    left = procs.sweep(run_id)
-    if left:
-        what = ", ".join(f"{names.get(pid, '?')} {pid}" for pid in left)
-        say(f"[lab] stopped {len(left)} leftover process(es) of run {run_id}: {what}")
 
 
 def down(env: Mapping[str, str], say=print) -> int:
