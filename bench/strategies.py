@@ -16,7 +16,12 @@ the process strategies):
 - per-call overhead: a query that finishes in time, strategy minus a plain call (no timeout),
   median of interleaved pairs;
 - processes left after N timeouts: task processes (running or zombie) under the child after the
-  last call and its settle window; they are reaped before the next strategy starts.
+  last call and its settle window; they are reaped before the next strategy starts;
+- query stopped and control back (`--connection per-call,reused`): for the in-process strategies,
+  from the deadline to the query raising and to getting control back, with the call's own
+  DuckDB connection (per-call: opened and closed by each call, the article's) and with one kept
+  open (reused, variant `<strategy>/reused`, run right after its per-call one); the second table
+  puts them side by side, with what the close costs and the ratio of control back.
 
 Like a Celery worker, each child installs Celery's own SIGTERM handler (a warm shutdown that only
 sets a flag), so that under `fork` a timed-out task process inherits it and keeps running the
@@ -44,6 +49,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from app import axes, results_io, tables  # noqa: E402  (standard library only)
+from app.settings import CONNECTIONS  # noqa: E402
 from app.stats import percentile  # noqa: E402
 
 # every strategy that runs outside a Celery worker (prefork-time-limit needs Celery's pool)
@@ -121,12 +127,12 @@ class Child:
         self.mp, self.probe, self.strategies, self.reap = multiprocessing, probe, strategies, reap_tasks
         self.default_start = multiprocessing.get_start_method()
         self.runtime = interpreter.describe()
-        self.variants = []
+        self.variants = []  # (strategy, start method, connection); a process strategy's is per-call only
         for strategy in args.strategies:
             if axes.STRATEGIES[strategy].starts_processes:
-                self.variants += [(strategy, m) for m in args.start_methods]
+                self.variants += [(strategy, m, "per-call") for m in args.start_methods]
             else:
-                self.variants.append((strategy, None))
+                self.variants += [(strategy, None, c) for c in args.connection]
 
     def use(self, start: str | None) -> None:
         if start:
@@ -157,9 +163,9 @@ class Child:
         plains: list[float] = []
         bad: dict[str, str] = {}
         for round_ in range(a.ok_calls):
-            for strategy, start in self.variants:
+            for strategy, start, connection in self.variants:
                 self.use(start)
-                name = self.name(strategy, start)
+                name = self.name(strategy, start, connection)
 
                 def plain() -> float:
                     t = time.perf_counter()
@@ -167,7 +173,7 @@ class Child:
                     return time.perf_counter() - t
 
                 def wrapped() -> float:
-                    out = self.strategies.run(strategy, a.ok_rows, a.ok_timeout)
+                    out = self.strategies.run(strategy, a.ok_rows, a.ok_timeout, connection=connection)
                     if out.outcome != "ok":
                         bad[name] = f"{out.outcome}: {out.exception_type} {out.exception_message}"
                     else:
@@ -197,19 +203,19 @@ class Child:
         return out
 
     @staticmethod
-    def name(strategy: str, start: str | None) -> str:
-        return f"{strategy}@{start}" if start else strategy
+    def name(strategy: str, start: str | None, connection: str = "per-call") -> str:
+        return (f"{strategy}@{start}" if start else strategy) + ("" if connection == "per-call" else f"/{connection}")
 
-    def timeouts(self, strategy: str, start: str | None, rows: int) -> dict:
+    def timeouts(self, strategy: str, start: str | None, rows: int, connection: str = "per-call") -> dict:
         a, probe = self.args, self.probe
         self.use(start)
         at_return: dict[int, int] = {}
-        overshoots, stops, quiet, outcomes, errors = [], [], [], {}, set()
+        overshoots, stops, gaps, quiet, outcomes, errors = [], [], [], [], {}, set()
         in_worker = 0.0
         busy_at_end = 0
         t0 = time.monotonic()
         for _ in range(a.timeouts):
-            out = self.strategies.run(strategy, rows, a.timeout)
+            out = self.strategies.run(strategy, rows, a.timeout, connection=connection)
             returned = time.monotonic()
             outcomes[out.outcome] = outcomes.get(out.outcome, 0) + 1
             if out.outcome != "timeout":
@@ -217,6 +223,7 @@ class Child:
             overshoots.append(out.elapsed - a.timeout)
             if out.stopped is not None:
                 stops.append(out.stopped - a.timeout)
+                gaps.append(out.elapsed - out.stopped)  # the strategy's clean-up: closing the connection
             snap = probe.snapshot()
             live = [p.pid for p in snap.tasks if not p.zombie]
             for pid in live:
@@ -246,11 +253,13 @@ class Child:
         return {
             "strategy": strategy,
             "start_method": start or (self.default_start if axes.STRATEGIES[strategy].starts_processes else None),
+            "connection": connection,
             "timeouts": a.timeouts,
             "outcomes": outcomes,
             "errors": sorted(errors)[:3],
             "overshoot_ms": {k: _ms(percentile(overshoots, q)) for k, q in (("p50", 0.5), ("p99", 0.99), ("max", 1.0))},
             "stop_overshoot_ms": {k: _ms(percentile(stops, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
+            "back_after_stop_ms": {k: _ms(percentile(gaps, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
             "quiet_after_deadline_ms": {k: _ms(percentile(quiet, q)) for k, q in (("p50", 0.5), ("p99", 0.99))},
             "busy_after_settle": busy_at_end,  # calls after which something still burned CPU
             "in_worker_cpu_s": round(in_worker, 4),
@@ -270,10 +279,10 @@ class Child:
         say(f"per-call overhead: {a.ok_calls} pairs x {len(self.variants)} strategies ...")
         overhead = self.overhead()
         results = {}
-        for strategy, start in self.variants:
-            name = self.name(strategy, start)
+        for strategy, start, connection in self.variants:
+            name = self.name(strategy, start, connection)
             say(f"{name}: {a.timeouts} timeouts of {a.timeout}s ...")
-            results[name] = self.timeouts(strategy, start, rows)
+            results[name] = self.timeouts(strategy, start, rows, connection)
             results[name]["overhead"] = overhead[name]
         return {
             "runtime": self.runtime,
@@ -383,6 +392,25 @@ def table(result: dict) -> str:
     return tables.render(headers, rows)
 
 
+def connection_table(result: dict) -> str:
+    """Per in-process strategy: query stopped and control back (p50 after the deadline) with a per-call
+    and a reused connection, what control back adds to query stopped, and control back per-call / reused."""
+    headers = ["build", "strategy", "query stopped p50 per-call / reused", "control back p50 per-call / reused",
+               "back - stopped p50 per-call / reused", "control back per-call : reused"]
+    rows = []
+    for build, data in result["builds"].items():
+        variants = data["variants"]
+        for name, v in variants.items():
+            if v.get("connection", "per-call") != "per-call" or axes.STRATEGIES[v["strategy"]].starts_processes:
+                continue
+            r = variants.get(f"{name}/reused") or {}
+            pair = [(v.get(key) or {}).get("p50") for key in ("stop_overshoot_ms", "overshoot_ms", "back_after_stop_ms")]
+            reused = [(r.get(key) or {}).get("p50") for key in ("stop_overshoot_ms", "overshoot_ms", "back_after_stop_ms")]
+            rows.append([build, name] + [f"{_f(x, 2)} / {_f(y, 2)} ms" for x, y in zip(pair, reused)]
+                        + [_ratio(pair[1], reused[1], 0.0)])
+    return tables.render(headers, rows)
+
+
 def _f(x, digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -433,6 +461,9 @@ def parse_args(argv):
     p.add_argument("--cleanup-grace", type=float, default=0.2, help="process+cleanup's SIGTERM->SIGKILL grace (0.2)")
     p.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated (default: all but prefork)")
     p.add_argument("--start-methods", default=",".join(START_METHODS), help="for the process strategies")
+    p.add_argument("--connection", default="per-call",
+                   help="for the in-process strategies, comma-separated: per-call (default; each call opens and "
+                        "closes its DuckDB connection, the article's), reused (one kept open, as a worker does)")
     p.add_argument("--sigterm", choices=("celery", "default"), default="celery",
                    help="SIGTERM handler of the child: Celery's worker handler (default) or Python's default")
     p.add_argument("--python", action="append", default=[], metavar="BUILD=PATH",
@@ -451,6 +482,9 @@ def parse_args(argv):
     for s in args.start_methods:
         if s not in START_METHODS:
             p.error(f"--start-methods: {s!r} is not one of {', '.join(START_METHODS)}")
+    args.connection = [c for c in args.connection.split(",") if c]
+    if not args.connection or any(c not in CONNECTIONS for c in args.connection) or len(set(args.connection)) < len(args.connection):
+        p.error(f"--connection: a comma-separated list of {', '.join(CONNECTIONS)}, each at most once")
     if not 1 <= args.timeouts <= 100_000 or not 1 <= args.ok_calls <= 100_000:
         p.error("--timeouts and --ok-calls: from 1 to 100000")
     if not 0.001 <= args.timeout <= 60:
@@ -495,6 +529,9 @@ def main(argv=None) -> int:
 
     print(table(result))
     print()
+    if any(not axes.STRATEGIES[s].starts_processes for s in args.strategies):
+        print(connection_table(result))
+        print()
     for line in verdicts(result):
         print(line)
     path = Path(args.json) if args.json else REPO / "results" / "bench" / time.strftime("strategies-%Y%m%d-%H%M%S.json")

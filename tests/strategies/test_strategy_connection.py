@@ -10,7 +10,10 @@ the query stopped. Medians of interleaved calls; the bound is generous and overr
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -83,3 +86,27 @@ def test_per_call_is_the_default_and_the_process_strategies_refuse_reused():
     assert WorkerConfig.from_env({"QUEUE": "gil.interrupt", "CONNECTION": "reused"}).connection == "reused"
     with pytest.raises(ConfigError, match="CONNECTION='reused': expected per-call with process"):
         WorkerConfig.from_env({"QUEUE": "gil.process.fork", "CONNECTION": "reused"})
+
+
+def test_the_bench_measures_both_connections_side_by_side(tmp_path):
+    """`bench/strategies.py --connection per-call,reused`: a reused variant per in-process strategy, none
+    for a process strategy, and the table of query stopped / control back with the ratio."""
+    out = tmp_path / "bench.json"
+    bench = [sys.executable, str(labtest.REPO / "bench" / "strategies.py")]
+    done = subprocess.run([*bench, "--timeouts=3", "--ok-calls=2", "--timeout=0.1", "--strategies=process,interrupt",
+                           "--start-methods=forkserver", "--connection=per-call,reused", "--sigterm=default",
+                           f"--json={out}"], cwd=labtest.REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (build,) = json.loads(out.read_text())["builds"].values()
+    v = build["variants"]
+    assert set(v) == {"process@forkserver", "interrupt", "interrupt/reused"}
+    assert [v[n]["connection"] for n in ("process@forkserver", "interrupt", "interrupt/reused")] == [
+        "per-call", "per-call", "reused"]
+    for name in ("interrupt", "interrupt/reused"):
+        assert v[name]["outcomes"] == {"timeout": 3}, v[name]
+        assert v[name]["back_after_stop_ms"]["p50"] is not None and v[name]["stop_overshoot_ms"]["p50"] is not None
+    assert "control back p50 per-call / reused" in done.stdout and "control back per-call : reused" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if line.split()[1:2] == ["interrupt"] and " / " in line)
+    assert row.rstrip().endswith("x"), row  # the ratio
+    bad = subprocess.run([*bench, "--connection=pooled"], cwd=labtest.REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--connection" in bad.stderr, bad.stderr
