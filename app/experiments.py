@@ -9,7 +9,8 @@ free-threaded build's nanobind "leaked instances" at exit, warnings) never reach
   versus DuckDB's own `con.interrupt()`, on DuckDB and on a builtin that holds the GIL (claim 5).
 - `pickling`: which ways of writing the timed function survive timeout-decorator's process
   fallback under fork, forkserver and spawn (claim 7).
-- `send`: enqueue iterations of a task on one queue and collect the records (Celery claims).
+- `send`: enqueue iterations of a task on one queue and collect the records (Celery claims),
+  with the producer's own enqueue and collect.
 
 DuckDB and Celery are imported inside the experiments that need them: a forkserver or spawn
 child re-imports this module and should stay cheap.
@@ -324,37 +325,42 @@ def pickling(params: dict) -> dict:
 
 
 def send(params: dict) -> dict:
-    """Send `iterations` tasks to `queue` (broker from the environment) and collect every record."""
+    """Send `iterations` tasks to `queue` (broker from the environment) and collect every record,
+    with the producer's own enqueue and collect (producer/run.py).
+
+    params: queue, task, iterations, rows (None: DUCKDB_ROWS=auto, the worker sizes the query),
+    timeout, run_id, time_limits (send Celery's soft/hard time limits with each task) and wait
+    (seconds for all the results). A task that failed is recorded as outcome `failed`, one whose
+    result did not come back as `missing`, each in the producer's own record; a broker lost while
+    sending is an error (no result line: the job runs again).
+    """
     from app.broker import make_celery
     from app.config import BrokerConfig
+    from producer import run as producer
+    from producer.config import ProducerConfig
 
-    broker = BrokerConfig.from_env(os.environ)
-    celery = make_celery(broker, main="gil-timeout-lab-claims")
-    options = params.get("options") or {}
-    sent = []
-    for iteration in range(1, int(params["iterations"]) + 1):
-        rows = params.get("rows")  # None: DUCKDB_ROWS=auto, the worker sizes the query from its calibration
-        kwargs = {"iteration": iteration, "rows": None if rows is None else int(rows), "timeout": float(params["timeout"]),
-                  "run_id": params.get("run_id"), **(params.get("extra_kwargs") or {})}
-        sent.append((iteration, celery.send_task(params["task"], kwargs=kwargs, queue=params["queue"], **options)))
-    deadline = time.monotonic() + float(params["wait"])
-    records = []
-    for iteration, result in sent:
-        left = deadline - time.monotonic()
-        try:
-            record = result.get(timeout=max(0.1, left), propagate=False, disable_sync_subtasks=False)
-        except Exception as exc:  # noqa: BLE001 - celery.exceptions.TimeoutError, broker errors
-            records.append({"iteration": iteration, "outcome": "missing", "exception_type": _qualname(exc),
-                            "exception_message": str(exc)[:200]})
-            continue
-        if result.successful() and isinstance(record, dict):
-            records.append(record)
-        else:
-            exc = result.result
-            name = type(exc).__name__ if isinstance(exc, BaseException) else str(result.state)
-            records.append({"iteration": iteration, "outcome": "failed", "task_state": result.state,
-                            "exception_type": name, "exception_message": str(exc)[:200]})
-    return {"queue": params["queue"], "records": records}
+    rows = params.get("rows")
+    cfg = ProducerConfig(
+        iterations=int(params["iterations"]), duckdb_rows=None if rows is None else int(rows),
+        duckdb_timeout=float(params["timeout"]), query_seconds=None, target_queues=(params["queue"],),
+        results_dir="", run_id=params.get("run_id"), result_grace=0.0, settle_seconds=0.0,
+        broker=BrokerConfig.from_env(os.environ),
+    )
+    queue, time_limits = params["queue"], bool(params.get("time_limits"))
+    celery = make_celery(cfg.broker, main="gil-timeout-lab-claims")
+
+    def say(*args, **kwargs):  # the producer's progress lines, in the sender's log
+        print(*args, **kwargs, flush=True)
+
+    try:
+        sent = producer.enqueue(celery, cfg, say, task=params["task"], time_limits=time_limits)
+        if any(result is None for *_, result in sent):
+            raise RuntimeError("the broker was lost while sending the tasks")
+        collected = producer.collect(cfg, sent, say, budget=float(params["wait"]), failure_outcome="failed")
+    finally:
+        producer._drop_reply_queue(celery)  # as the producer does: no empty reply queue left on the broker
+    records = sorted(collected.records + collected.missing, key=lambda r: r["iteration"])
+    return {"queue": queue, "records": records, "time_limits": producer.task_options(cfg, queue, time_limits) or None}
 
 
 EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling": pickling, "send": send}

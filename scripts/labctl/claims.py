@@ -3,7 +3,8 @@
 The host side is stdlib-only. It runs experiments inside the lab venvs as subprocesses:
 `python -m app.experiments ...` for what needs no broker (claims 4, 5, 7), and real Celery
 workers (`celery -A app worker` / `-A app.claims_worker`) fed by `python -m app.experiments send`
-for the rest. The broker, the processes' environment, the workers' argv and readiness, the state record and
+for the rest, which enqueues and collects with the producer's own functions (producer/run.py).
+The broker, the processes' environment, the workers' argv and readiness, the state record and
 the stopping are runner.LocalRun's, the same as `scripts/lab run`'s: every process gets the
 run's LAB_RUN_ID marker plus CLAIMS_JOB=<job>, is stopped by pid when its job ends, and the run
 stops what is left and sweeps its marker at the end.
@@ -453,9 +454,6 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
     env = {"SETTLE_SECONDS": str(s.settle), "DUCKDB_THREADS": "1", "CALIBRATION_DIR": str(calibration)}
     iterations = job.iterations or s.iterations
     rows = job.rows if job.rows is not None else s.rows  # None: the worker sizes it (DUCKDB_ROWS=auto)
-    options = {}
-    if job.time_limits:
-        options = {"soft_time_limit": s.timeout, "time_limit": s.timeout + defaults.CLEANUP_GRACE_SECONDS}
     budget = iterations * (s.timeout + s.settle + 2 * defaults.CLEANUP_GRACE_SECONDS + 8.0) + 20.0
     if job.strategy == "prefork-time-limit" and job.pool == "solo":
         # the limits are ignored: the query runs to its end (the auto target, 3x for a loaded machine)
@@ -464,12 +462,12 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
         budget += iterations * (query + 10)
     worker = run.start_worker(job, f"worker-{job.id}{_suffix(attempt)}", env)
     start = time.monotonic()
-    out: dict = {"worker_pid": worker.pid, "time_limits": options or None}
+    out: dict = {"worker_pid": worker.pid}
     try:
         run.local.wait_ready([worker])
         out["ready_after"] = round(time.monotonic() - start, 1)
         params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
-                  "timeout": s.timeout, "run_id": s.run_id, "options": options, "wait": budget}
+                  "timeout": s.timeout, "run_id": s.run_id, "time_limits": job.time_limits, "wait": budget}
         sender = run.spawn(job.id, f"send-{job.id}{_suffix(attempt)}",
                            [python, "-m", "app.experiments", "send", json.dumps(params)])
         try:
@@ -481,6 +479,7 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
             out["error"] = (f"sender gave no result ({_exit_text(code)}): "
                             f"{procs.tail(Path(sender.log).read_text(errors='replace'), 5)}")
             return out
+        out["time_limits"] = data["time_limits"]  # the Celery time limits the sender sent with each task, or None
         out["records"] = data["records"]
         out["leftovers"] = observe_leftovers(job, data["records"], worker.pid)
     except (RuntimeError, TimeoutError) as exc:
