@@ -46,6 +46,15 @@ SETTLE_SECONDS_RANGE = (0.0, 60.0)
 CLEANUP_GRACE_SECONDS = 1.0
 CLEANUP_GRACE_RANGE = (0.0, 60.0)
 
+# After the settle window: the processes a call left behind are followed (app/followers.py, by
+# pid and start time) until they exit or the run ends, looking at each this often; the producer
+# asks each queue for what they burned (LEFTOVERS_TASK_NAME) and waits this long for all answers.
+FOLLOW_INTERVAL_SECONDS = 0.05
+LEFTOVERS_REPLY_SECONDS = 15.0
+# Over the settle window (and a cleanup, if longer) the worker lists its descendants this often:
+# the record's `timeline`, where a reaping shows as a step.
+TIMELINE_INTERVAL_SECONDS = 0.02
+
 # --- timeout strategies, builds, queues: app/axes.py (one declaration each) -------------------
 STRATEGY = "process"  # a worker on a queue outside the grammar (QUEUE=anything) uses this one
 TARGET_QUEUES = ("gil", "gil-clean")  # what `docker compose up -d rabbitmq worker-gil worker-gil-clean` serves
@@ -61,3 +70,4 @@ BROKER_CONNECT_SECONDS = 10.0
 BROKER_CONNECT_RANGE = (0.0, 600.0)
 
 TASK_NAME = "tasks.leak_demo"
+LEFTOVERS_TASK_NAME = "tasks.leftovers"

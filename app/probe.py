@@ -8,7 +8,9 @@ A snapshot lists every descendant of the worker with its role:
 - `other`: anything else (a shell a test started, say).
 
 Under `forkserver` the task processes are children of the forkserver, i.e. grandchildren of
-the worker, and the forkserver reaps them itself, which is why the lab takes two snapshots.
+the worker, and the forkserver reaps them itself, which is why the lab takes two snapshots, and
+between them a `Timeline`: the same tree, read from /proc every TIMELINE_INTERVAL_SECONDS, where
+the moment a task process is reaped shows as a step.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
-from . import procfs
+from . import defaults, procfs
 
 ROLES = ("resource_tracker", "forkserver", "task", "other")
 
@@ -83,6 +85,18 @@ def _is_python(proc: psutil.Process, cmdline: str) -> bool:
     return "python" in name or "python" in cmdline or "celery" in cmdline
 
 
+def _role(zombie: bool, ppid: int, cmdline: str, python: bool, root_pid: int) -> str:
+    if zombie:
+        # Only task processes die while the worker runs; a dead helper would be a bug worth seeing.
+        return "task"
+    if "multiprocessing.resource_tracker" in cmdline and ppid == root_pid:
+        return "resource_tracker"
+    if "multiprocessing.forkserver" in cmdline:
+        # Processes forked by the forkserver inherit its command line but not its parent.
+        return "forkserver" if ppid == root_pid else "task"
+    return "task" if python else "other"
+
+
 def classify(proc: psutil.Process, root_pid: int) -> str:
     """Role of one descendant of `root_pid`."""
     try:
@@ -91,15 +105,9 @@ def classify(proc: psutil.Process, root_pid: int) -> str:
     except (psutil.Error, OSError):
         return "other"
     if status == psutil.STATUS_ZOMBIE:
-        # Only task processes die while the worker runs; a dead helper would be a bug worth seeing.
-        return "task"
+        return _role(True, ppid, "", False, root_pid)
     cmdline = _cmdline(proc)
-    if "multiprocessing.resource_tracker" in cmdline and ppid == root_pid:
-        return "resource_tracker"
-    if "multiprocessing.forkserver" in cmdline:
-        # Processes forked by the forkserver inherit its command line but not its parent.
-        return "forkserver" if ppid == root_pid else "task"
-    return "task" if _is_python(proc, cmdline) else "other"
+    return _role(False, ppid, cmdline, _is_python(proc, cmdline), root_pid)
 
 
 def snapshot(root: int | None = None) -> Snapshot:
@@ -125,6 +133,176 @@ def snapshot(root: int | None = None) -> Snapshot:
             continue  # exited between listing and reading: not there any more
         infos.append(ProcInfo(pid=proc.pid, ppid=ppid, status=status, role=role, cpu_seconds=cpu))
     return Snapshot(root_pid=root_pid, at=at, processes=tuple(sorted(infos, key=lambda p: p.pid)))
+
+
+# --- the tree over time: a Timeline ---------------------------------------------------------------
+#
+# psutil's snapshot reads every process's command line and CPU: a few milliseconds, too slow to
+# see a reaping that takes one. A timeline look reads only /proc/<pid>/stat of the descendants,
+# found through /proc/<pid>/task/<tid>/children (all processes' stat where the kernel has no
+# `children` file), and each process's command line once, to give it its role.
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One descendant at one look."""
+
+    pid: int
+    ppid: int
+    state: str  # /proc state letter: R running, S sleeping, D disk, Z zombie, ...
+    role: str
+    start_time: int  # clock ticks since boot: with the pid, names the process
+    cpu_seconds: float  # user + system (clock-tick resolution; final for a zombie)
+
+
+def _children_file_works() -> bool:
+    pid = os.getpid()
+    return os.path.exists(f"/proc/{pid}/task/{pid}/children")
+
+
+_CHILDREN_FILE = _children_file_works()
+
+
+def _children_of(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _descendants(root_pid: int) -> dict[int, list[str]]:
+    """stat fields of every descendant of `root_pid`, by pid."""
+    found: dict[int, list[str]] = {}
+    if _CHILDREN_FILE:
+        todo = _children_of(root_pid)
+        while todo:
+            pid = todo.pop()
+            if pid in found:
+                continue
+            fields = procfs.stat(pid)
+            if fields is None:
+                continue
+            found[pid] = fields
+            todo.extend(_children_of(pid))
+        return found
+    everyone: dict[int, list[str]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            fields = procfs.stat(int(name))
+            if fields is not None:
+                everyone[int(name)] = fields
+    parents = {root_pid}
+    while True:
+        more = {pid for pid, f in everyone.items() if int(f[procfs.PPID]) in parents and pid not in found}
+        if not more:
+            return found
+        for pid in more:
+            found[pid] = everyone[pid]
+        parents |= more
+
+
+def _read_cmdline(pid: int) -> tuple[str, bool]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/comm") as f:
+            name = f.read().strip()
+    except OSError:
+        return "", False
+    return cmdline, "python" in name or "python" in cmdline or "celery" in cmdline
+
+
+def tree(root: int | None = None, roles: dict | None = None) -> list[Seen]:
+    """The descendants of `root` (default: this process) now, sorted by pid.
+
+    `roles` caches each process's role by (pid, start time) between calls: a process's command
+    line is read once, the first time it is seen alive."""
+    root_pid = os.getpid() if root is None else root
+    roles = {} if roles is None else roles
+    out = []
+    for pid, fields in _descendants(root_pid).items():
+        state, ppid, start = fields[procfs.STATE], int(fields[procfs.PPID]), int(fields[procfs.STARTTIME])
+        zombie = state in ("Z", "X")
+        key = (pid, start)
+        role = roles.get(key)
+        if zombie:
+            role = _role(True, ppid, "", False, root_pid)
+        elif role is None:
+            cmdline, python = _read_cmdline(pid)
+            role = roles[key] = _role(False, ppid, cmdline, python, root_pid)
+        out.append(Seen(pid, ppid, state, role, start, round(procfs.cpu_seconds(fields), 3)))
+    return sorted(out, key=lambda p: p.pid)
+
+
+class Timeline:
+    """The worker's descendants, looked at every `interval` seconds after a call returned.
+
+    Times are seconds after `origin` (time.monotonic()): the call's deadline for a timeout, its
+    return for a call that finished in time (`origin_is` says which)."""
+
+    FIELDS = ("pid", "ppid", "state", "role")
+
+    def __init__(self, origin: float, origin_is: str, *, root: int | None = None,
+                 interval: float = defaults.TIMELINE_INTERVAL_SECONDS):
+        self.origin = origin
+        self.origin_is = origin_is
+        self.root = os.getpid() if root is None else root
+        self.interval = interval
+        self.samples: list[tuple[float, list[Seen]]] = []
+        self._roles: dict = {}
+
+    def sample(self) -> list[Seen]:
+        """Look now."""
+        at = time.monotonic()
+        seen = tree(self.root, self._roles)
+        self.samples.append((at, seen))
+        return seen
+
+    def tick(self) -> None:
+        """Look if the last look is `interval` old (call it as often as you like)."""
+        if not self.samples or time.monotonic() - self.samples[-1][0] >= self.interval:
+            self.sample()
+
+    def reaped(self, pids) -> tuple[float | None, float | None]:
+        """The first look at which all of `pids` had left the tree, i.e. were reaped (seconds after
+        the origin; None: one was still there at the last look), and the last look before it that
+        still saw one (None: gone at the first look already). The reaping happened between the two."""
+        pids = set(pids)
+        if not pids or not self.samples:
+            return None, None
+        last_seen = None
+        for at, procs in self.samples:
+            if pids & {p.pid for p in procs}:
+                last_seen = round(at - self.origin, 4)
+            else:
+                return round(at - self.origin, 4), last_seen
+        return None, last_seen
+
+    def as_dict(self) -> dict:
+        """`samples`: the first look, every look at which the tree differed from the look before,
+        and the last look (a tree holds until the next sample: the steps are all there); `looks`:
+        how many looks were taken."""
+        samples, previous = [], None
+        for index, (at, procs) in enumerate(self.samples):
+            rows = [[p.pid, p.ppid, p.state, p.role] for p in procs]
+            if rows != previous or index == len(self.samples) - 1:
+                samples.append({"t": round(at - self.origin, 4), "p": rows})
+            previous = rows
+        return {
+            "origin": self.origin_is,
+            "interval": self.interval,
+            "looks": len(self.samples),
+            "fields": list(self.FIELDS),
+            "samples": samples,
+        }
 
 
 @dataclass(frozen=True)
@@ -246,17 +424,20 @@ class CpuWatch:
     """
 
     def __init__(self, task_pids, returned: float, *, root: int | None = None, exclude_tid: int | None = None,
-                 interval: float = 0.01, busy_fraction: float = 0.1):
+                 exclude_tids=(), interval: float = 0.01, busy_fraction: float = 0.1):
         import threading
 
         self.root = os.getpid() if root is None else root
-        self.exclude = frozenset({threading.get_native_id() if exclude_tid is None else exclude_tid})
+        # the sampling thread itself, and any other of the lab's own threads (the leftover follower)
+        self.exclude = frozenset({threading.get_native_id() if exclude_tid is None else exclude_tid,
+                                  *(t for t in exclude_tids if t is not None)})
         self.task_pids = tuple(task_pids)
         self.returned = returned
         self.interval = interval
         self.busy_fraction = busy_fraction
         self.worker_ns = 0
         self.tasks_ns = 0
+        self.task_ns: dict[int, int] = {pid: 0 for pid in self.task_pids}  # per task process
         self.last_busy: float | None = None
         self.busy_now = False
         self._last_at, self._last = self._read()
@@ -282,6 +463,7 @@ class CpuWatch:
                 burned_worker += delta
             else:
                 burned_tasks += delta
+                self.task_ns[int(key)] += delta
         self.worker_ns += burned_worker
         self.tasks_ns += burned_tasks
         span = max(at - self._last_at, 1e-6)
@@ -293,11 +475,18 @@ class CpuWatch:
         self._last = {**self._last, **values}
         self._last_at = at
 
-    def until(self, end: float) -> Quiet:
-        """Sample every `interval` until time.monotonic() reaches `end` (at least once)."""
+    def task_cpu(self, pid: int) -> float:
+        """CPU seconds one of the task processes burned in the samples so far."""
+        return round(self.task_ns.get(pid, 0) / 1e9, 4)
+
+    def until(self, end: float, tick=None) -> Quiet:
+        """Sample every `interval` until time.monotonic() reaches `end` (at least once), calling
+        `tick` (if given) after each sample."""
         while True:
             time.sleep(max(0.0, min(self.interval, end - time.monotonic())))
             self.sample()
+            if tick is not None:
+                tick()
             if self._last_at >= end:
                 break
         window = self._last_at - self.returned
