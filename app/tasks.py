@@ -1,9 +1,13 @@
-"""`tasks.leak_demo`: one iteration of the experiment.
+"""`tasks.leak_demo`: one iteration of the experiment; `tasks.leftovers`: what its leftovers cost to the end.
 
 Baseline, workload, measure: the worker's resources before the call, the timed-out DuckDB call
 under the configured strategy, a process-tree snapshot right after it returns ("immediate"),
 optional cleanup, CPU sampling of whatever is left (other worker threads, task processes) for
-SETTLE_SECONDS, a second snapshot then ("settled"), the resources after.
+SETTLE_SECONDS, a second snapshot then ("settled"), the resources after. Meanwhile the tree is
+looked at every TIMELINE_INTERVAL_SECONDS (the record's `timeline`, after every call, timed out
+or not), and the call's own processes still there when it returned are handed to the follower
+(app/followers.py), which reads them until they end; `tasks.leftovers(run_id)`, sent by the
+producer at the end of the run, answers what they burned by then.
 It logs the article's line and returns the whole record as JSON-able data.
 
 A shared task: it never imports the Celery app (app/celery.py), which includes this module; the
@@ -12,6 +16,7 @@ worker's settings and interpreter facts come from app/worker.py.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import time
@@ -21,6 +26,7 @@ from celery.utils.log import get_task_logger
 
 from . import calibrate, defaults, probe, strategies
 from .cleanup import reap_tasks
+from .followers import FOLLOWER, Followed
 from .worker import CONFIG, RUNTIME
 
 log = get_task_logger("tasks.leak_demo")
@@ -29,6 +35,22 @@ log = get_task_logger("tasks.leak_demo")
 def _check(name: str, value, lo, hi, kind):
     if not isinstance(value, kind) or isinstance(value, bool) or not lo <= value <= hi:
         raise ValueError(f"{name}={value!r}: expected {kind.__name__} from {lo} to {hi}")
+
+
+def _started_children() -> set[int]:
+    """The pids of the processes multiprocessing started here and has not reaped yet.
+
+    Read from multiprocessing's own registry, not polled: active_children() would reap them and
+    so change what the experiment measures. Under forkserver the pid is the real task process's."""
+    children = getattr(multiprocessing.process, "_children", ())
+    return {pid for pid in (getattr(p, "pid", None) for p in list(children)) if pid is not None}
+
+
+@shared_task(name=defaults.LEFTOVERS_TASK_NAME)
+def leftovers(run_id: str | None = None) -> dict:
+    """What the followed processes of `run_id` in this worker burned after their deadlines, read now."""
+    return {"run_id": run_id, "queue": CONFIG.queue, "worker": CONFIG.worker_name, "pid": os.getpid(),
+            "leftovers": FOLLOWER.report(run_id)}
 
 
 @shared_task(name=defaults.TASK_NAME, bind=True, resultrepr_maxsize=160)  # keep "succeeded" log lines short
@@ -52,28 +74,57 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
 
     before = probe.Resources.of()
     baseline = probe.snapshot()
-    outcome = strategies.run(CONFIG.strategy, rows, timeout, CONFIG.duckdb_threads)
+    started_before = _started_children()
+    # the deadline and every time of the record count from the task's start in this process (app/celery.py)
+    outcome = strategies.run(CONFIG.strategy, rows, timeout, CONFIG.duckdb_threads, clock=strategies.TASK_CLOCK.take(),
+                             connection=CONFIG.connection)
     returned = time.monotonic()
+    timed_out = outcome.outcome == "timeout"
+    # The timeline's clock starts at the deadline (at the return, for a call that ended in time);
+    # its first look comes before the psutil snapshot, which is too slow to see a quick reaping.
+    origin = outcome.started_at + timeout if timed_out and outcome.started_at else returned
+    timeline = probe.Timeline(origin, "deadline" if timed_out and outcome.started_at else "return")
+    first = timeline.sample()
+    # This call's own processes: what multiprocessing started during it, and any task process
+    # in the tree that was not there before it (both: the first may be empty outside multiprocessing).
+    baseline_pids = {p.pid for p in baseline.processes}
+    own = (_started_children() - started_before) | {p.pid for p in first if p.role == "task"
+                                                     and p.pid not in baseline_pids}
+    leftover_procs = [p for p in first if p.pid in own]
+    followed = [Followed(run_id, iteration, p.pid, p.start_time, origin, p.cpu_seconds, p.cpu_seconds, p.state)
+                for p in leftover_procs]
+    FOLLOWER.follow(followed)
     immediate = probe.snapshot()
     # From here on, whatever burns CPU is work nobody is waiting for any more: leftover task
-    # processes, or DuckDB threads inside the worker that have not stopped yet.
-    watch = probe.CpuWatch([p.pid for p in immediate.tasks if not p.zombie], returned)
+    # processes, or DuckDB threads inside the worker that have not stopped yet (the follower's
+    # thread is the lab's own, not the query's).
+    watched = {p.pid for p in immediate.tasks if not p.zombie} | {p.pid for p in leftover_procs if p.state != "Z"}
+    watch = probe.CpuWatch(sorted(watched), returned, exclude_tids=(FOLLOWER.tid(),))
     log.warning(
         "iter=%d outcome=%s children=%d zombies=%d", iteration, outcome.outcome, immediate.children, immediate.zombies
     )
 
+    def look() -> None:
+        FOLLOWER.look(followed)
+        timeline.tick()
+
+    def tick() -> None:
+        watch.sample()
+        look()
+
     cleanup = None
     if CONFIG.cleans_up and outcome.outcome == "timeout":
         # sample while it waits for them: what they burn until they are gone is CPU after deadline
-        cleanup = reap_tasks(grace=CONFIG.cleanup_grace, tick=watch.sample)
+        cleanup = reap_tasks(grace=CONFIG.cleanup_grace, tick=tick)
         log.warning("%s", cleanup.log_line())
 
-    quiet = watch.until(returned + CONFIG.settle_seconds)
+    quiet = watch.until(returned + CONFIG.settle_seconds, tick=look)
+    timeline.sample()
     settled = probe.snapshot()
     after = probe.Resources.of()
+    reaped_after, reaped_last_seen = timeline.reaped(own)
 
     leaked = [p.pid for p in settled.tasks]
-    timed_out = outcome.outcome == "timeout"
     overshoot = round(outcome.elapsed - timeout, 4) if timed_out else None
     # Time from the deadline until no CPU work for the query was left anywhere: the caller's own
     # thread until it got control back, then the leftovers. None: still busy when settled.
@@ -131,4 +182,16 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
         "resources_before": before.__dict__,
         "resources_after": after.__dict__,
         "running_after_settle": sum(1 for p in settled.tasks if not p.zombie),
+        # The tree every TIMELINE_INTERVAL_SECONDS from the return to the end of the settle window
+        # (or of the cleanup), times after the deadline (`origin`); the first look at which this
+        # call's own processes (`call_pids`) had all left it, i.e. were reaped (None: one was still
+        # there at the last look), and the last look that still saw one (None: gone at the first).
+        "call_pids": sorted(own),
+        "timeline": timeline.as_dict(),
+        "reaped_after": reaped_after,
+        "reaped_last_seen": reaped_last_seen,
+        # This call's processes still there when it returned, followed to their end (app/followers.py);
+        # the producer adds what they burned to the end of the run: cpu_to_end, running_at_end, ...
+        "leftovers": [{"pid": p.pid, "start_time": p.start_time, "state_at_return": p.state,
+                       "cpu_in_settle": watch.task_cpu(p.pid)} for p in leftover_procs],
     }
