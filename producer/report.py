@@ -4,8 +4,10 @@
 regenerated (or compared) without running anything.
 
 report.md: the strategy x build table (what each mitigation costs and leaves behind), the
-per-queue summary the producer prints, the notes, the chart. summary.png: descendants and
-zombies of each worker per iteration, and overshoot / CPU after the deadline per queue.
+per-queue summary the producer prints, the notes, when each queue's killed task process was
+reaped, the chart. summary.png: descendants and zombies of each worker per iteration, overshoot
+and CPU after the deadline per queue (in the settle window, and to the end of the run), and the
+processes over time after the deadline (each record's timeline).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def _trend(measured: list[dict], key: str, scale: float = 1.0) -> str:
 STRATEGY_ORDER = {name: i for i, name in enumerate(axes.STRATEGY_NAMES)}
 MATRIX_HEADERS = (
     "strategy", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
-    "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU after deadline (s / iteration)",
+    "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU in settle window (s / iteration)",
+    "CPU after deadline, to the end (s / iteration)",
     "quiet after deadline p50 / max (ms)", "children/zombies now, max", "settled, max", "leaked after last",
     "still running after last", "worker RSS MB / fds / threads after iter 1 -> after last",
 )
@@ -113,6 +116,8 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
         busy = sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end"))
         quiet = [r["quiet_after_deadline"] for r in timed if r.get("quiet_after_deadline") is not None]
         cpu = [r.get("cpu_after_deadline") or 0.0 for r in measured]
+        _, end_running, _ = summary.to_the_end(measured)
+        end = [r["cpu_to_end"] for r in measured if r.get("cpu_to_end") is not None]
         last = measured[-1] if measured else {}
         running = sum(1 for p in (last.get("settled") or {}).get("processes", [])
                       if p["role"] == "task" and p["status"] != "zombie")
@@ -127,6 +132,8 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
             _ms_pair(overs),
             f"{statistics.median(stops) * 1000:.0f}" if stops else "-",
             f"{statistics.mean(cpu):.3f}" if cpu else "-",
+            "-" if not end else
+            f"{statistics.mean(end):.3f}" + (f" ({end_running} still running at the end)" if end_running else ""),
             (f"still busy in {busy}/{len(timed)}" if busy else _ms_pair(quiet)),
             "-" if not measured else
             f"{max(r['immediate']['children'] for r in measured)}/{max(r['immediate']['zombies'] for r in measured)}",
@@ -146,6 +153,65 @@ def matrix_table(records: list[dict], queues: list[str]) -> str:
     lines = ["| " + " | ".join(MATRIX_HEADERS) + " |", "|" + "---|" * len(MATRIX_HEADERS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines)
+
+
+# --- reaping: when the call's own process left the worker's tree ---------------------------------
+
+
+def _last_states(record: dict) -> list[str]:
+    """The state letters of the call's own processes at the timeline's last look."""
+    samples = (record.get("timeline") or {}).get("samples") or []
+    own = set(record.get("call_pids") or [])
+    return [state for pid, _, state, _ in samples[-1]["p"] if pid in own] if samples else []
+
+
+def _reaping(recs: list[dict], what: str, since: str) -> str | None:
+    if not recs:
+        return None
+    with_own = [r for r in recs if r.get("call_pids")]
+    if not with_own:
+        return f"{what}: no process of its own to reap"
+    reaped = [r for r in with_own if r.get("reaped_after") is not None]
+    parts = []
+    if reaped:
+        ms = [r["reaped_after"] * 1000 for r in reaped]
+        unseen = sum(1 for r in reaped if r.get("reaped_last_seen") is None)
+        parts.append(f"reaped {statistics.median(ms):.0f} ms after {since} p50 (max {max(ms):.0f}) in "
+                     f"{len(reaped)}/{len(with_own)}"
+                     + (f" ({unseen} already gone at the first look: an upper bound)" if unseen else ""))
+    left = [r for r in with_own if r.get("reaped_after") is None]
+    if left:
+        states = [s for r in left for s in _last_states(r)]
+        zombies = sum(s == "Z" for s in states)
+        window = max((r["timeline"]["samples"][-1]["t"] for r in left if r["timeline"]["samples"]), default=0.0)
+        text = (f"not reaped within the window ({window:.2f} s after {since}) in {len(left)}/{len(with_own)}: "
+                f"{len(states) - zombies} still running, {zombies} zombie(s) at the last look")
+        # after the window, the follower saw them go (or not) until the end of the run
+        later = [item for r in left for item in r.get("leftovers") or [] if "gone_after" in item]
+        gone = [item["gone_after"] * 1000 for item in later if item.get("gone_after") is not None]
+        if gone:
+            text += (f"; the follower saw {len(gone)} reaped later, {statistics.median(gone):.0f} ms after {since} "
+                     f"p50 (max {max(gone):.0f})")
+        if len(gone) < len(later):
+            text += f", {len(later) - len(gone)} still there at the end of the run"
+        parts.append(text)
+    return f"{what}: " + "; ".join(parts)
+
+
+def reaping_lines(records: list[dict], queues: list[str]) -> list[str]:
+    """One line per queue: how long after the deadline the timed-out call's own process was reaped
+    (left the worker's process tree), and the same after calls that ended in time (the control)."""
+    by_queue = _by_queue(records)
+    lines = []
+    for queue in queues:
+        recs = [r for r in _measured(by_queue.get(queue, [])) if "timeline" in r]
+        if not recs:
+            continue
+        parts = [_reaping([r for r in recs if r.get("outcome") == "timeout"], "timeouts", "the deadline"),
+                 _reaping([r for r in recs if r.get("outcome") == "ok"], "calls that ended in time (control)",
+                          "their return")]
+        lines.append(f"{queue} ({_label(queue, by_queue[queue])}): " + "; ".join(p for p in parts if p))
+    return lines
 
 
 # --- the chart ------------------------------------------------------------------------------------
@@ -175,11 +241,12 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     colors = {q: kind_color[kinds[q]] for q in shown}
     markers = {q: "^" if builds[q] == "nogil" else "o" for q in shown}
 
-    height = max(9.0, 5.0 + 0.32 * len(shown))
+    height = max(13.5, 9.5 + 0.32 * len(shown))
     fig = plt.figure(figsize=(17, height))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, max(1.0, len(shown) / 8)], hspace=0.35, wspace=0.75)
+    grid = fig.add_gridspec(3, 2, height_ratios=[1, max(1.0, len(shown) / 8), 1.1], hspace=0.42, wspace=0.75)
     ax_children, ax_zombies = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     ax_over, ax_cpu = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    ax_time = fig.add_subplot(grid[2, :])
 
     # top: the process tree per iteration
     for queue in shown:
@@ -203,7 +270,7 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
 
     # bottom: what a timeout costs, one bar per queue
     ys = list(range(len(shown)))[::-1]
-    over_p50, over_max, cpu, busy = [], [], [], []
+    over_p50, over_max, cpu, busy, cpu_end, running_end = [], [], [], [], [], []
     for queue in shown:
         timed = [r for r in _measured(by_queue[queue]) if r.get("outcome") == "timeout"]
         values = [r["overshoot"] * 1000 for r in timed if r.get("overshoot") is not None]
@@ -212,6 +279,9 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         measured = _measured(by_queue[queue])
         cpu.append(statistics.mean([r.get("cpu_after_deadline") or 0.0 for r in measured]) if measured else 0.0)
         busy.append(sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end")))
+        ends = [r["cpu_to_end"] for r in measured if r.get("cpu_to_end") is not None]
+        cpu_end.append(statistics.mean(ends) if ends else None)
+        running_end.append(summary.to_the_end(measured)[1])
     bar_colors = [colors[q] for q in shown]
     hatches = ["//" if builds[q] == "nogil" else None for q in shown]
     ax_over.barh(ys, over_p50, color=bar_colors, alpha=0.85, hatch=hatches, edgecolor="white")
@@ -219,19 +289,30 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     ax_over.set(title="Overshoot: deadline -> control back (bar p50, | max)",
                 xlabel="milliseconds (linear to 10 ms, logarithmic above)")
     ax_over.set_xscale("symlog", linthresh=10)
-    ax_cpu.barh(ys, cpu, color=bar_colors, alpha=0.85, hatch=hatches, edgecolor="white")
-    ax_cpu.set(title="CPU burned after control came back, per iteration", xlabel="CPU seconds per iteration")
-    top_over, top_cpu = max(over_max + [1.0]), max(cpu + [0.01])
-    for y, p50, mx, c, b in zip(ys, over_p50, over_max, cpu, busy):
+    # each queue: the settle window's share (upper, pale) and to the end of the run (lower, full)
+    ends = [0.0 if e is None else e for e in cpu_end]
+    ax_cpu.barh([y + 0.2 for y in ys], cpu, height=0.38, color=bar_colors, alpha=0.4, hatch=hatches,
+                edgecolor="white")
+    ax_cpu.barh([y - 0.2 for y in ys], ends, height=0.38, color=bar_colors, alpha=0.9, hatch=hatches,
+                edgecolor="white")
+    ax_cpu.set(title="CPU burned after the deadline, per iteration: in the settle window (pale) and to the end (full)",
+               xlabel="CPU seconds per iteration")
+    top_over, top_cpu = max(over_max + [1.0]), max(cpu + ends + [0.01])
+    for y, p50, mx, c, b, e, n in zip(ys, over_p50, over_max, cpu, busy, cpu_end, running_end):
         ax_over.text(max(p50, mx, 0) * 1.15 + 1, y, f"{p50:.0f} ms (max {mx:.0f})", va="center", fontsize=8)
-        note = f"{c:.3f} s" + (f"  still busy after {b} iteration(s)" if b else "")
-        ax_cpu.text(c + top_cpu * 0.02, y, note, va="center", fontsize=8)
+        note = f"{c:.3f} s in the window" + (f", still busy after {b} iteration(s)" if b else "")
+        ax_cpu.text(c + top_cpu * 0.02, y + 0.2, note, va="center", fontsize=7)
+        end_note = ("not followed" if e is None else f"{e:.3f} s to the end"
+                    + (f", {n} still running at the end" if n else ""))
+        ax_cpu.text((e or 0.0) + top_cpu * 0.02, y - 0.2, end_note, va="center", fontsize=7)
     ax_over.set_xlim(min(0.0, min(over_p50 + [0.0]) * 1.5), top_over * 12)
     ax_cpu.set_xlim(0, top_cpu * 1.6)
     for ax in (ax_over, ax_cpu):
         ax.set_yticks(ys, [labels[q] for q in shown], fontsize=9)
         ax.grid(alpha=0.3, axis="x")
         ax.axvline(0, color="grey", lw=0.8)
+
+    _timeline_panel(ax_time, shown, by_queue, colors, labels)
 
     handles = [Line2D([], [], color=c, lw=4, label=k) for k, c in kind_color.items()]
     handles += [Line2D([], [], color="grey", marker=m, ls="none", label=f"{b} build" + (" (bars hatched)" if b == "nogil" else ""))
@@ -251,6 +332,51 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     plt.close(fig)
     tmp.replace(path)
     return None
+
+
+def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: dict) -> None:
+    """Descendants of each worker over time after each deadline: one step line per timed-out call
+    (solid), per call that ended in time (dotted, from its return); x where its own process was reaped."""
+    from matplotlib.lines import Line2D
+
+    drawn = []
+    for index, queue in enumerate(shown):
+        offset = 0.06 * (index - (len(shown) - 1) / 2)  # queues with the same counts stay apart
+        for r in _measured(by_queue[queue]):
+            samples = (r.get("timeline") or {}).get("samples") or []
+            if not samples:
+                continue
+            ts = [sample["t"] for sample in samples]
+            counts = [len(sample["p"]) + offset for sample in samples]
+            control = r.get("outcome") != "timeout"
+            ax.step(ts, counts, where="post", color=colors[queue], lw=0.9 if control else 1.3,
+                    ls=":" if control else "-", alpha=0.8)
+            if r.get("reaped_after") is not None:
+                at = next((i for i, t in enumerate(ts) if t >= r["reaped_after"]), len(ts) - 1)
+                ax.plot([r["reaped_after"]], [counts[at]], marker="x", color=colors[queue], ms=7, mew=1.6)
+            drawn.append(queue)
+    ax.set(title="Processes over time after the deadline: each worker's descendants, every "
+                 f"{_interval(by_queue, shown) * 1000:.0f} ms (x: the call's own process reaped)",
+           xlabel="seconds after the deadline (calls that ended in time: after their return)",
+           ylabel="descendant processes")
+    ax.grid(alpha=0.3)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    if not drawn:
+        ax.text(0.5, 0.5, "no timelines in these records", transform=ax.transAxes, ha="center")
+        return
+    handles = [Line2D([], [], color=colors[q], lw=2, label=labels[q]) for q in dict.fromkeys(drawn)]
+    handles += [Line2D([], [], color="black", lw=1.3, label="after a timeout"),
+                Line2D([], [], color="black", lw=0.9, ls=":", label="after a call that ended in time (control)"),
+                Line2D([], [], color="black", marker="x", ls="none", label="its own process reaped")]
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+def _interval(by_queue: dict, shown: list[str]) -> float:
+    for queue in shown:
+        for r in by_queue[queue]:
+            if r.get("timeline"):
+                return r["timeline"].get("interval") or 0.0
+    return 0.0
 
 
 # --- report.md ------------------------------------------------------------------------------------
@@ -273,9 +399,12 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         "",
         "Overshoot: from the deadline to the task getting control back (negative for "
         "prefork-time-limit when Celery's clock started before the task's). Query stopped: from the deadline "
-        "to the query itself raising, before the strategy closed its connection. CPU after deadline: what "
+        "to the query itself raising, before the strategy closed its connection. CPU in settle window: what "
         "leftover task processes and the worker's other threads burned from control coming back until "
-        "SETTLE_SECONDS later. Quiet after deadline: until nothing burned CPU for the query any more "
+        "SETTLE_SECONDS later (or the end of the cleanup, if later). CPU after deadline, to the end: the "
+        "worker's other threads in that window plus each call's own leftover processes from control coming "
+        "back until they exited, or until the run ended (`still running at the end`: more was to come). "
+        "Quiet after deadline: until nothing burned CPU for the query any more "
         "(sampled every 10 ms; a runnable process counts as busy); `still busy` when something still ran at "
         "the end of the window. Worker resources: after iteration 1 -> after the last one (what grows there "
         "grows per timeout).",
@@ -285,13 +414,22 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         summary.table(summary.rows(records, queues), markdown=True),
         "",
         "`now` is the snapshot right after the timed-out call returned; `settled` is taken "
-        "SETTLE_SECONDS later. `leaked` counts task processes still there when settled; CPU after "
-        "deadline is what leftover work burned while nobody waited for it.",
+        "SETTLE_SECONDS later. `leaked` counts task processes still there when settled; CPU in settle "
+        "window is what leftover work burned while nobody waited for it in that window, CPU after "
+        "deadline, to the end what it burned until it stopped or the run ended.",
         "",
     ]
     notes = summary.notes(records)
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    reaping = reaping_lines(records, queues)
+    if reaping:
+        lines += ["## Reaping", "",
+                  "When the call's own process left the worker's process tree (was reaped: by the forkserver, "
+                  "by the worker's next Process.start(), by a cleanup), from each record's timeline (the tree "
+                  "listed every few tens of ms over the settle window; resolution: that interval). A call that "
+                  "ended in time is the control: what shows after it is not the timeout's doing.", ""]
+        lines += [f"- {line}" for line in reaping] + [""]
     lines.append(f"Chart skipped: {skipped_chart}" if skipped_chart else "![summary](summary.png)")
     return "\n".join(lines) + "\n"
 

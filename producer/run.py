@@ -1,4 +1,5 @@
-"""Enqueue the iterations, then collect one record per iteration before a deadline."""
+"""Enqueue the iterations, collect one record per iteration before a deadline, then ask each
+queue what the processes its calls left behind burned up to the end of the run."""
 
 from __future__ import annotations
 
@@ -168,6 +169,110 @@ def collect(cfg: ProducerConfig, sent, say=print, *, budget: float | None = None
     return out
 
 
+# --- the end of the run: what the leftovers burned ----------------------------------------------
+
+
+def _unanswered(record: dict, why: str) -> None:
+    record.update({"cpu_to_end": None, "running_at_end": None, "ended_after": None, "followed_for": None,
+                   "follow_error": why})
+    for item in record["leftovers"]:
+        item.update({"cpu_to_end": None, "running_at_end": None, "ended_after": None, "gone_after": None})
+
+
+def merge_leftovers(records: list[dict], answers: dict[str, dict | str]) -> None:
+    """Put each queue's answer to tasks.leftovers into its records (in place).
+
+    `answers`: per queue, the task's result, or why there is none. Per leftover: cpu_to_end
+    (CPU seconds from control coming back until it ended, or until the run ended), running_at_end,
+    ended_after and gone_after (seconds after the deadline it exited / was reaped; None: not by the
+    end). Per record: cpu_to_end = the worker's own threads' CPU in the settle window plus its
+    leftovers' cpu_to_end, running_at_end (how many still ran), ended_after (when the last one
+    exited; None while one still runs, or with none), followed_for (the run's end, after the deadline).
+    """
+    for record in records:
+        if "leftovers" not in record:
+            continue  # a record the producer wrote itself, or a worker from before following
+        answer = answers.get(record.get("queue"))
+        if not isinstance(answer, dict):
+            _unanswered(record, answer or "not asked")
+            continue
+        if answer.get("pid") != record.get("pid"):
+            _unanswered(record, f"measured by worker pid {record.get('pid')}, answered by pid {answer.get('pid')} "
+                                "(the worker was replaced during the run)")
+            continue
+        followed = {(f["iteration"], f["pid"], f["start_time"]): f for f in answer.get("leftovers") or []}
+        ends, running, followed_for, cpu = [], 0, None, (record.get("quiet") or {}).get("cpu_in_worker") or 0.0
+        lost = 0
+        for item in record["leftovers"]:
+            got = followed.get((record["iteration"], item["pid"], item["start_time"]))
+            if got is None:
+                lost += 1
+                item.update({"cpu_to_end": None, "running_at_end": None, "ended_after": None, "gone_after": None})
+                continue
+            item.update({k: got[k] for k in ("cpu_to_end", "running_at_end", "ended_after", "gone_after",
+                                             "state_at_end")})
+            cpu += got["cpu_to_end"]
+            running += bool(got["running_at_end"])
+            ends.append(got["ended_after"])
+            followed_for = got["followed_for"]
+        if lost:
+            _unanswered(record, f"{lost} leftover(s) unknown to the worker's follower")
+            continue
+        record.update({
+            "cpu_to_end": round(cpu, 3),
+            "running_at_end": running,
+            "ended_after": max(ends) if ends and not running else None,
+            "followed_for": followed_for,
+            "follow_error": None,
+        })
+
+
+def ask_leftovers(celery, cfg: ProducerConfig, records: list[dict], say=print) -> dict[str, dict | str]:
+    """Send tasks.leftovers(run_id) to every queue whose records followed something; wait for the answers.
+
+    A queue's worker runs it after its last iteration (one queue, FIFO). Bounded: whatever is not
+    back within LEFTOVERS_REPLY_SECONDS is said to be unanswered, never waited for longer."""
+    queues = [q for q in cfg.target_queues if any(r.get("queue") == q and r.get("leftovers") for r in records)]
+    answers: dict[str, dict | str] = {}
+    pending = {}
+    for queue in queues:
+        try:
+            pending[queue] = celery.send_task(defaults.LEFTOVERS_TASK_NAME, kwargs={"run_id": cfg.run_id}, queue=queue)
+        except BROKER_ERRORS as exc:
+            answers[queue] = f"not sent: broker error ({type(exc).__name__}: {exc})"
+    deadline = time.monotonic() + defaults.LEFTOVERS_REPLY_SECONDS
+    while pending and time.monotonic() < deadline:
+        for queue, result in list(pending.items()):
+            try:
+                if not result.ready():
+                    continue
+                answers[queue] = (result.get(disable_sync_subtasks=False, timeout=10) if result.successful()
+                                  else f"the worker failed it: {result.result!r}"[:200])
+            except BROKER_ERRORS as exc:
+                answers[queue] = f"broker error while waiting ({type(exc).__name__}: {exc})"
+            del pending[queue]
+        if pending:
+            time.sleep(0.05)
+    for queue in pending:
+        answers[queue] = f"no answer within {defaults.LEFTOVERS_REPLY_SECONDS:g}s"
+    return answers
+
+
+def leftover_line(queue: str, records: list[dict]) -> str | None:
+    """`[producer] gil: leftovers to the end: 3 followed, 6.12 CPU s after the deadlines, 2 still running`."""
+    recs = [r for r in records if r.get("queue") == queue and r.get("leftovers")]
+    if not recs:
+        return None
+    count = sum(len(r["leftovers"]) for r in recs)
+    errors = {r["follow_error"] for r in recs if r.get("follow_error")}
+    if errors:
+        return f"[producer] {queue}: leftovers to the end: {count} followed, not answered: {'; '.join(sorted(errors))}"
+    cpu = sum(r["cpu_to_end"] for r in recs)
+    running = sum(r["running_at_end"] for r in recs)
+    return (f"[producer] {queue}: leftovers to the end: {count} followed, {cpu:.2f} CPU s after the deadlines, "
+            f"{running} still running at the end")
+
+
 def run(cfg: ProducerConfig, say=print) -> Collected:
     celery = make_celery(cfg.broker, main="gil-timeout-lab-producer")
     wait_for_broker(celery, cfg.broker.connect_seconds, say=say)
@@ -177,7 +282,14 @@ def run(cfg: ProducerConfig, say=print) -> Collected:
         f"({cfg.workload()}, timeout={cfg.duckdb_timeout}s) via {cfg.broker.kind}"
     )
     try:
-        return collect(cfg, sent, say=say)
+        collected = collect(cfg, sent, say=say)
+        # The run ends here: every iteration is in. What its leftovers burned up to now.
+        merge_leftovers(collected.records, ask_leftovers(celery, cfg, collected.records, say=say))
+        for queue in cfg.target_queues:
+            line = leftover_line(queue, collected.records)
+            if line:
+                say(line)
+        return collected
     finally:
         _drop_reply_queue(celery)
 

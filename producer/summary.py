@@ -21,7 +21,8 @@ COLUMNS = (
     ("imm", "children/zombies now"),
     ("set", "children/zombies settled"),
     ("leaked", "leaked"),
-    ("cpu", "CPU after deadline"),
+    ("cpu", "CPU in settle window"),
+    ("cpu_end", "CPU after deadline, to the end"),
     ("over", "overshoot p50/max"),
     ("quiet", "quiet after deadline p50/max"),
 )
@@ -53,6 +54,29 @@ def _quiet(measured: list[dict]) -> str:
     if busy:
         return f"busy in {busy}/{len(timed)}"
     return _ms(values)
+
+
+def to_the_end(measured: list[dict]) -> tuple[float | None, int, int]:
+    """CPU seconds burned after the deadlines up to the end of the run (the worker's own threads in
+    the settle window, the leftover processes until they ended or the run did), how many leftovers
+    still ran at the end, and how many records had no answer from the follower. None: none answered."""
+    followed = [r for r in measured if "leftovers" in r]
+    answered = [r for r in followed if r.get("cpu_to_end") is not None]
+    if not answered:
+        return None, 0, len(followed)
+    cpu = sum(r["cpu_to_end"] for r in answered)
+    return cpu, sum(r.get("running_at_end") or 0 for r in answered), len(followed) - len(answered)
+
+
+def _cpu_end(measured: list[dict]) -> str:
+    cpu, running, unanswered = to_the_end(measured)
+    if cpu is None:
+        return "not followed" if unanswered else "-"
+    text = f"{cpu:.2f} s"
+    notes = [f"{running} still running at the end"] if running else []
+    if unanswered:
+        notes.append(f"{unanswered} unanswered")
+    return text + (f" ({', '.join(notes)})" if notes else "")
 
 
 def strategy_of(record: dict) -> str:
@@ -91,6 +115,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
                 "set": f"{_max(measured, 'settled', 'children')}/{_max(measured, 'settled', 'zombies')}",
                 "leaked": max((len(r.get("leaked_task_pids") or []) for r in measured), default=0),
                 "cpu": f"{sum(r.get('cpu_after_deadline') or 0 for r in measured):.2f} s",
+                "cpu_end": _cpu_end(measured),
                 "over": _ms(overshoots),
                 "quiet": _quiet(measured),
             }
@@ -174,13 +199,14 @@ def notes(records: Iterable[dict]) -> list[str]:
             )
         elif leaked[-1]:
             out.append(f"{queue}: {leaked[-1]} task process(es) still there after settling")
-        if cpu >= 0.05 and recs[0].get("start_method") == "fork" and running:
+        burned = _burned(recs, cpu)
+        if burned and recs[0].get("start_method") == "fork" and running:
             out.append(
                 f"{queue}: under fork the timed-out children inherited Celery's SIGTERM handler and kept "
-                f"running the query: {cpu:.2f} CPU s burned after the deadlines"
+                f"running the query: {burned}"
             )
-        elif cpu >= 0.05:
-            out.append(f"{queue}: {cpu:.2f} CPU s burned after the deadlines")
+        elif burned:
+            out.append(f"{queue}: {burned}")
         cleanups = [r["cleanup"] for r in recs if r.get("cleanup")]
         if cleanups:
             out.append(
@@ -188,6 +214,24 @@ def notes(records: Iterable[dict]) -> list[str]:
                 f"{sum(c['killed'] for c in cleanups)}, remaining {max(c['remaining'] for c in cleanups)}"
             )
     return out
+
+
+def _burned(recs: list[dict], settle_cpu: float) -> str | None:
+    """What leftover work burned after the deadlines, to the end of the run and in the settle windows."""
+    end, running, unanswered = to_the_end(recs)
+    if end is None:
+        if settle_cpu < 0.05:
+            return None
+        why = " (the leftovers' CPU after them was not followed)" if unanswered else ""
+        return f"{settle_cpu:.2f} CPU s burned in the settle windows after the deadlines{why}"
+    if max(end, settle_cpu) < 0.05:
+        return None
+    count = sum(len(r.get("leftovers") or []) for r in recs)
+    still = (f", {running} of its {count} leftover process(es) still running then: more to come" if running
+             else f", its {count} leftover process(es) all ended by then" if count else "")
+    lost = f"; {unanswered} iteration(s) not followed" if unanswered else ""
+    return (f"{end:.2f} CPU s burned after the deadlines, to the end of the run{still} "
+            f"({settle_cpu:.2f} s of it in the settle windows){lost}")
 
 
 def _finished_early(queue: str, early: list[dict], total: int) -> str:
