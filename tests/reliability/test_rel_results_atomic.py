@@ -1,12 +1,14 @@
-"""Results files are written atomically: a SIGKILL never leaves half a records.jsonl or report.
+"""Results files are written atomically: a SIGKILL never leaves half a records.jsonl, claims.json or report.
 
-producer/results.py writes a temp file in the same folder, fsyncs it and renames it over the
-target. Here a real process rewrites records.jsonl and report.md in a loop with the producer's
-own functions and is SIGKILLed at random moments: once the first version of each file is in
-place, every kill leaves each file present and exactly one complete version (an atomic replace
-never removes the target), and the kills are shown to land mid-write (a temp file left beside
-them). Then a real producer is SIGKILLed mid-run, after its first result and before its summary:
-it leaves no results folder at all.
+app/results_io.py (the producer's producer/results.py) writes a temp file in the same folder,
+fsyncs it and renames it over the target. Here a real process rewrites records.jsonl and
+report.md with the producer's functions, and claims.json, claims.md and a bench JSON as
+`scripts/lab claims` and bench/ write them, in a loop, and is SIGKILLed at random moments (every
+other one once a write has begun): once the first version of each file is in place, every kill
+leaves each file present and exactly one complete version (an atomic replace never removes the
+target), and the kills are shown to land mid-write (a temp file left beside them). Then a real
+producer is SIGKILLed mid-run, after its first result and before its summary: it leaves no
+results folder at all.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from labctl import procs
 WRITER = r"""
 import sys
 from pathlib import Path
+from app.results_io import write_json
 from producer.results import write_jsonl, write_text
 
 folder = Path(sys.argv[1])
@@ -35,11 +38,17 @@ versions = [
     for v, n in enumerate((3000, 5000))
 ]
 
+claims = [{"version": v, "jobs": {f"job{i}": {"pad": "x" * 20000, "v": v} for i in range(n)}}
+          for v, n in enumerate((20, 30))]
+
 def write(v):
     write_jsonl(folder / "records.jsonl", versions[v])
     write_text(folder / "report.md", f"# version {v}\n" + "line\n" * (20000 + 10000 * v) + "end\n")
+    write_json(folder / "claims.json", claims[v], indent=1, sort_keys=True)  # as scripts/labctl/claims.py
+    write_text(folder / "claims.md", f"# version {v}\n" + "| row |\n" * (20000 + 10000 * v) + "end\n")
+    write_json(folder / "bench.json", claims[1 - v])  # as bench/strategies.py and bench/soak.py --json
 
-write(1)  # from here on both files exist: a kill may replace them, never remove them
+write(1)  # from here on every file exists: a kill may replace them, never remove them
 print("ready", flush=True)
 i = 0
 while True:
@@ -49,10 +58,13 @@ while True:
 """
 
 
+FILES = ("records.jsonl", "report.md", "claims.json", "claims.md", "bench.json")
+
+
 def _check_folder(folder) -> str:
-    """'' if both files are there and each is one complete version, else what is wrong."""
+    """'' if every file is there and each is one complete version, else what is wrong."""
     records, report = folder / "records.jsonl", folder / "report.md"
-    missing = [p.name for p in (records, report) if not p.exists()]
+    missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
         return f"{', '.join(missing)} missing: an atomic replace never removes the target"
     lines = records.read_text().splitlines()
@@ -64,10 +76,26 @@ def _check_folder(folder) -> str:
         return f"records.jsonl has {len(parsed)} records"
     if len({r["v"] for r in parsed}) != 1:
         return "records.jsonl mixes two versions"
-    text = report.read_text()
-    if not text.startswith("# version ") or not text.endswith("end\n"):
-        return f"report.md is cut: {len(text)} characters"
+    for name in ("report.md", "claims.md"):
+        text = (folder / name).read_text()
+        if not text.startswith("# version ") or not text.endswith("end\n"):
+            return f"{name} is cut: {len(text)} characters"
+    for name in ("claims.json", "bench.json"):
+        try:
+            data = json.loads((folder / name).read_text())
+        except json.JSONDecodeError as exc:
+            return f"{name} does not parse: {exc}"
+        versions = {job["v"] for job in data["jobs"].values()}
+        if len(data["jobs"]) != (20, 30)[data["version"]] or versions != {data["version"]}:
+            return f"{name} mixes two versions"
     return ""
+
+
+def _wait_inside_a_write(folder, timeout: float = 10.0) -> None:
+    """Until a temp file of the writer is in `folder` (it is between mkstemp and the rename)."""
+    deadline = time.monotonic() + timeout
+    while not any(name.startswith(".") for name in os.listdir(folder)):
+        assert time.monotonic() < deadline, f"no temp file in {folder} after {timeout:g}s of rewrites"
 
 
 def test_sigkill_while_writing_never_leaves_half_a_file(tmp_path):
@@ -82,6 +110,8 @@ def test_sigkill_while_writing_never_leaves_half_a_file(tmp_path):
         first = writer.stdout.readline().strip()
         assert first == "ready", f"expected the writer to say 'ready', got {first!r} (exit {writer.poll()})"
         time.sleep(rng.uniform(0.05, 0.6))
+        if n % 2:  # every other kill waits until a write has begun, so that some kill lands inside one
+            _wait_inside_a_write(folder)
         writer.send_signal(signal.SIGKILL)
         code = writer.wait()
         rest = writer.stdout.read()
@@ -92,11 +122,11 @@ def test_sigkill_while_writing_never_leaves_half_a_file(tmp_path):
         problem = _check_folder(folder)
         assert not problem, f"after SIGKILL #{kills} ({rest.count('wrote')} rewrites done): {problem}"
         # What a kill can leave is a dot-named temp file next to them, never a target file cut short.
-        extra = {p.name for p in folder.iterdir()} - {"records.jsonl", "report.md"}
-        temps = {name for name in extra if name.startswith((".records.jsonl.", ".report.md."))}
+        extra = {p.name for p in folder.iterdir()} - set(FILES)
+        temps = {name for name in extra if name.startswith(tuple(f".{f}." for f in FILES))}
         assert extra == temps, f"after SIGKILL #{kills}: unexpected files {sorted(extra - temps)}"
         mid_write += bool(temps)
-    # A kill between two writes proves nothing; the writer is almost always inside one.
+    # A kill between two writes proves nothing; a random one lands inside a write about one time in four.
     assert mid_write, f"none of the {kills} kills landed mid-write (no temp file left): the test proved nothing"
 
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import random
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 import labtest
-from app import results_io, stats, tables
+from app import stats, tables
 
 HEADERS = ["queue", "n", "settled"]
 ROWS = [["gil", 3, "3/1"], ["nogil.thread", 10, "0/0"]]
@@ -71,86 +67,8 @@ def test_shared_pieces_import_only_the_standard_library():
     assert json.loads(done.stdout) == []
 
 
-# The results files claims.json and claims.md as `scripts/lab claims` writes them, and a bench
-# JSON, each rewritten in a loop alternating between two versions of different sizes.
-WRITER = r"""
-import sys
-from pathlib import Path
-from app.results_io import write_json, write_text
-
-folder = Path(sys.argv[1])
-versions = [{"version": v, "jobs": {f"job{i}": {"pad": "x" * 10000, "v": v} for i in range(n)}}
-            for v, n in enumerate((300, 500))]
-
-def write(v):
-    write_json(folder / "claims.json", versions[v], indent=1, sort_keys=True)
-    write_text(folder / "claims.md", f"# version {v}\n" + "| row |\n" * (20000 + 10000 * v) + "end\n")
-    write_json(folder / "bench.json", versions[1 - v])
-
-write(1)  # from here on every file exists: a kill may replace one, never remove it
-print("ready", flush=True)
-i = 0
-while True:
-    write(i % 2)
-    i += 1
-"""
-FILES = ("claims.json", "claims.md", "bench.json")
-
-
-def _problem(folder) -> str:
-    """'' when every file is there and is one complete version, else what is wrong."""
-    for name in FILES:
-        path = folder / name
-        if not path.exists():
-            return f"{name} missing: an atomic replace never removes the target"
-        text = path.read_text()
-        if name == "claims.md":
-            if not text.startswith("# version ") or not text.endswith("end\n"):
-                return f"claims.md is cut: {len(text)} characters"
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return f"{name} does not parse: {exc}"
-        versions = {job["v"] for job in data["jobs"].values()}
-        if len(data["jobs"]) != (300, 500)[data["version"]] or versions != {data["version"]}:
-            return f"{name} mixes two versions"
-    return ""
-
-
-def _wait_for_a_temp_file(folder, timeout: float = 10.0) -> None:
-    """Until a dot-named temp file of the writer is in `folder`: it is inside a write."""
-    deadline = time.monotonic() + timeout
-    while not any(name.startswith(".") for name in os.listdir(folder)):
-        assert time.monotonic() < deadline, f"no temp file in {folder} after {timeout:g}s of rewrites"
-
-
-def test_a_writer_killed_mid_write_leaves_the_old_or_the_new_file(tmp_path):
-    """SIGKILLed at random or inside a write, the writer leaves claims.json, claims.md and a bench JSON each whole."""
-    rng = random.Random(12)
-    env = {**os.environ, "PYTHONPATH": str(labtest.REPO)}
-    mid_write = 0
-    for n in range(10):
-        folder = tmp_path / f"run{n}"
-        folder.mkdir()
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=env, cwd=labtest.REPO,
-                                  stdout=subprocess.PIPE, text=True)
-        first = writer.stdout.readline().strip()
-        assert first == "ready", f"expected the writer to say 'ready', got {first!r} (exit {writer.poll()})"
-        time.sleep(rng.uniform(0.05, 0.5))
-        if n % 2:  # every other kill waits until a write has begun: some kill must land inside one
-            _wait_for_a_temp_file(folder)
-        writer.send_signal(signal.SIGKILL)
-        code = writer.wait()
-        writer.stdout.close()
-        assert code == -signal.SIGKILL, f"kill #{n + 1}: expected the writer killed by SIGKILL (-9), got {code}"
-        problem = _problem(folder)
-        assert not problem, f"after SIGKILL #{n + 1}: {problem}"
-        extra = {p.name for p in folder.iterdir()} - set(FILES)
-        temps = {name for name in extra if name.startswith(tuple(f".{f}." for f in FILES))}
-        assert extra == temps, f"after SIGKILL #{n + 1}: unexpected files {sorted(extra - temps)}"
-        mid_write += bool(temps)
-    assert mid_write, "none of the kills landed mid-write (no temp file left): the test proved nothing"
+# A writer SIGKILLed mid-write (records.jsonl, report.md, claims.json, claims.md, a bench JSON):
+# tests/reliability/test_rel_results_atomic.py.
 
 
 def _plain_writes(path, only=None) -> list[str]:
