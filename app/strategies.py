@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import heapq
+import math
 import os
 import threading
 import time
@@ -316,7 +317,8 @@ def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Ma
 def _deadline(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     con = marks.connect(threads)
     try:
-        left_ms = round((start + timeout - time.monotonic()) * 1000)
+        # rounded up: DuckDB counts whole milliseconds, and rounding down stopped the query before the deadline
+        left_ms = math.ceil((start + timeout - time.monotonic()) * 1000)
         con.execute(f"SET max_execution_time={max(1, left_ms)}")
         return _query(con, rows, marks)
     finally:
