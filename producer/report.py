@@ -176,8 +176,12 @@ def _reaping(recs: list[dict], what: str, since: str) -> str | None:
     if reaped:
         ms = [r["reaped_after"] * 1000 for r in reaped]
         unseen = sum(1 for r in reaped if r.get("reaped_last_seen") is None)
-        parts.append(f"reaped {statistics.median(ms):.0f} ms after {since} p50 (max {max(ms):.0f}) in "
-                     f"{len(reaped)}/{len(with_own)}"
+        # after a timeout, also from the return: the kill is right before it, the overshoot before that
+        back = [(r["reaped_after"] - r["overshoot"]) * 1000 for r in reaped
+                if (r.get("timeline") or {}).get("origin") == "deadline" and r.get("overshoot") is not None]
+        parts.append(f"reaped {statistics.median(ms):.0f} ms after {since} p50 (max {max(ms):.0f})"
+                     + (f", {statistics.median(back):.0f} ms after the return p50 (max {max(back):.0f})" if back else "")
+                     + f" in {len(reaped)}/{len(with_own)}"
                      + (f" ({unseen} already gone at the first look: an upper bound)" if unseen else ""))
     left = [r for r in with_own if r.get("reaped_after") is None]
     if left:
@@ -312,7 +316,7 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         ax.grid(alpha=0.3, axis="x")
         ax.axvline(0, color="grey", lw=0.8)
 
-    _timeline_panel(ax_time, shown, by_queue, colors, labels)
+    _timeline_panel(ax_time, shown, by_queue, colors, labels, builds)
 
     handles = [Line2D([], [], color=c, lw=4, label=k) for k, c in kind_color.items()]
     handles += [Line2D([], [], color="grey", marker=m, ls="none", label=f"{b} build" + (" (bars hatched)" if b == "nogil" else ""))
@@ -334,9 +338,10 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     return None
 
 
-def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: dict) -> None:
+def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: dict, builds: dict) -> None:
     """Descendants of each worker over time after each deadline: one step line per timed-out call
-    (solid), per call that ended in time (dotted, from its return); x where its own process was reaped."""
+    (solid; dashed on the nogil build), per call that ended in time (dotted, from its return); x where
+    its own process was reaped."""
     from matplotlib.lines import Line2D
 
     drawn = []
@@ -350,7 +355,7 @@ def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: 
             counts = [len(sample["p"]) + offset for sample in samples]
             control = r.get("outcome") != "timeout"
             ax.step(ts, counts, where="post", color=colors[queue], lw=0.9 if control else 1.3,
-                    ls=":" if control else "-", alpha=0.8)
+                    ls=":" if control else ("--" if builds[queue] == "nogil" else "-"), alpha=0.8)
             if r.get("reaped_after") is not None:
                 at = next((i for i, t in enumerate(ts) if t >= r["reaped_after"]), len(ts) - 1)
                 ax.plot([r["reaped_after"]], [counts[at]], marker="x", color=colors[queue], ms=7, mew=1.6)
@@ -364,7 +369,8 @@ def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: 
     if not drawn:
         ax.text(0.5, 0.5, "no timelines in these records", transform=ax.transAxes, ha="center")
         return
-    handles = [Line2D([], [], color=colors[q], lw=2, label=labels[q]) for q in dict.fromkeys(drawn)]
+    handles = [Line2D([], [], color=colors[q], lw=2, ls="--" if builds[q] == "nogil" else "-", label=labels[q])
+               for q in dict.fromkeys(drawn)]
     handles += [Line2D([], [], color="black", lw=1.3, label="after a timeout"),
                 Line2D([], [], color="black", lw=0.9, ls=":", label="after a call that ended in time (control)"),
                 Line2D([], [], color="black", marker="x", ls="none", label="its own process reaped")]
