@@ -73,6 +73,23 @@ def test_interrupt_and_deadline_stop_in_time_and_leave_nothing(matrix, queue, ex
         assert r["quiet_after_deadline"] is not None and r["quiet_after_deadline"] < MAX_OVERSHOOT
 
 
+def test_every_strategy_counts_from_the_task_start(matrix):
+    """Overshoot (control back) and query stopped count from one recorded moment, the task's start in
+    the process that runs it; the task's own work before the call (its baseline) is inside the budget."""
+    _, by_queue, _ = matrix
+    for queue, rs in by_queue.items():
+        want = "pool-accept" if queue.endswith("prefork-time-limit") else "task-prerun"
+        starts = [r["clock_start"] for r in rs]
+        assert starts == sorted(set(starts)), (queue, starts)  # one per iteration, in order
+        for r in rs:
+            assert (r["clock_source"], r["connection"]) == (want, "per-call"), (queue, r["clock_source"])
+            assert 0 < r["called_after"] < r["timeout"], (queue, r["called_after"])
+            assert r["overshoot"] == round(r["elapsed"] - r["timeout"], 4), queue
+            if r["stop_overshoot"] is not None:
+                assert r["stop_overshoot"] == round(r["stopped"] - r["timeout"], 4), queue
+                assert r["called_after"] <= r["stopped"] <= r["elapsed"], queue
+
+
 def test_signals_returns_duckdbs_exception_not_the_decorators(matrix):
     _, by_queue, _ = matrix
     rs = by_queue["gil.signals"]
@@ -139,7 +156,9 @@ def test_prefork_soft_time_limit_is_caught_in_the_task(matrix):
         # SIGUSR1's SoftTimeLimitExceeded: as such when it lands in Python code, as DuckDB's
         # RuntimeError('Query interrupted') when it lands inside the query
         assert r["exception_type"] in ("RuntimeError", "billiard.exceptions.SoftTimeLimitExceeded"), r
-        assert abs(r["overshoot"]) < MAX_OVERSHOOT, r["overshoot"]
+        # counted from the pool process's accept, which Celery's soft limit starts after: never early
+        assert r["clock_source"] == "pool-accept", r["clock_source"]
+        assert 0 <= r["overshoot"] < MAX_OVERSHOOT, r["overshoot"]
         assert r["settled"]["children"] == 0
     assert len({r["pid"] for r in rs}) == 1, "the pool process was replaced: the hard limit fired"
 
