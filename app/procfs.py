@@ -30,6 +30,30 @@ def cpu_seconds(fields: list[str]) -> float:
     return (int(fields[UTIME]) + int(fields[STIME])) / TICKS
 
 
+def descendants(root: int) -> list[int]:
+    """Every process below `root`, from the kernel's per-thread `children` lists; [] once it is gone.
+
+    For samplers: psutil's children(recursive=True) reads every process on the machine (9 ms a
+    call with 140 processes here, against 0.13 ms for this), which stretched a 10 ms sampling
+    interval to about 20 ms and took CPU from the processes being measured."""
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
 def environ(pid: int) -> list[bytes] | None:
     """The `NAME=value` items of /proc/<pid>/environ (empty for a zombie); None when unreadable."""
     try:

@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from app import axes, results_io, tables  # noqa: E402  (standard library only)
+from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
 from app.settings import CONNECTIONS  # noqa: E402
 from app.stats import percentile  # noqa: E402
 
@@ -61,20 +61,8 @@ TARGETS = {"overshoot_p99_ms": 10.0, "cpu_after_s": 0.0, "left": 0, "overhead_ms
 # --- the sampler: CPU of every descendant of one pid, from outside its tree -----------------------
 
 
-def _descendants(root: int) -> list[int]:
-    """Every process below `root` (psutil: the children run in a lab venv); [] once it is gone."""
-    import psutil
-
-    try:
-        return [p.pid for p in psutil.Process(root).children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
 def process_key(pid: int) -> str | None:
     """`pid:start time`: one process, even after its pid is reused."""
-    from app import procfs
-
     fields = procfs.stat(pid)
     return None if fields is None else f"{pid}:{fields[procfs.STARTTIME]}"
 
@@ -89,7 +77,7 @@ def sampler(root: int, interval: float) -> int:
     sel = selectors.DefaultSelector()
     sel.register(sys.stdin, selectors.EVENT_READ)
     while True:
-        for pid in _descendants(root):
+        for pid in procfs.descendants(root):  # not psutil: see there
             key, ns = process_key(pid), cpu_ns(pid)
             if key and ns is not None:
                 last[key] = ns
