@@ -139,8 +139,8 @@ def snapshot(root: int | None = None) -> Snapshot:
 #
 # psutil's snapshot reads every process's command line and CPU: a few milliseconds, too slow to
 # see a reaping that takes one. A timeline look reads only /proc/<pid>/stat of the descendants,
-# found through /proc/<pid>/task/<tid>/children (all processes' stat where the kernel has no
-# `children` file), and each process's command line once, to give it its role.
+# found through the kernel's children lists (procfs.descendants; all processes' stat where the
+# kernel has no `children` file), and each process's command line once, to give it its role.
 
 
 @dataclass(frozen=True)
@@ -163,35 +163,14 @@ def _children_file_works() -> bool:
 _CHILDREN_FILE = _children_file_works()
 
 
-def _children_of(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
 def _descendants(root_pid: int) -> dict[int, list[str]]:
     """stat fields of every descendant of `root_pid`, by pid."""
     found: dict[int, list[str]] = {}
     if _CHILDREN_FILE:
-        todo = _children_of(root_pid)
-        while todo:
-            pid = todo.pop()
-            if pid in found:
-                continue
+        for pid in procfs.descendants(root_pid):
             fields = procfs.stat(pid)
-            if fields is None:
-                continue
-            found[pid] = fields
-            todo.extend(_children_of(pid))
+            if fields is not None:
+                found[pid] = fields
         return found
     everyone: dict[int, list[str]] = {}
     for name in os.listdir("/proc"):
