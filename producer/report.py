@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from app import axes
+from app import axes, tables
 
 from . import summary
 from .results import read_jsonl, write_text
@@ -64,11 +64,6 @@ def _order(queue: str, recs: list[dict]) -> tuple:
 
 
 # --- the table ------------------------------------------------------------------------------------
-
-
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[max(0, min(len(values) - 1, round(q * (len(values) - 1))))]
 
 
 def _ms_pair(values: list[float]) -> str:
@@ -149,10 +144,7 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
 
 
 def matrix_table(records: list[dict], queues: list[str]) -> str:
-    rows = matrix_rows(records, queues)
-    lines = ["| " + " | ".join(MATRIX_HEADERS) + " |", "|" + "---|" * len(MATRIX_HEADERS)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return "\n".join(lines)
+    return tables.render(MATRIX_HEADERS, matrix_rows(records, queues), markdown=True)
 
 
 # --- reaping: when the call's own process left the worker's tree ---------------------------------
@@ -403,8 +395,9 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         "",
         matrix_table(records, queues),
         "",
-        "Overshoot: from the deadline to the task getting control back (negative for "
-        "prefork-time-limit when Celery's clock started before the task's). Query stopped: from the deadline "
+        "Overshoot: from the deadline to the task getting control back; every strategy's deadline and times count "
+        "from the task's start in the worker (`clock_source`: billiard's accept stamp in a prefork pool process, "
+        "which Celery's time limits start after; task_prerun under solo). Query stopped: from the deadline "
         "to the query itself raising, before the strategy closed its connection. CPU in settle window: what "
         "leftover task processes and the worker's other threads burned from control coming back until "
         "SETTLE_SECONDS later (or the end of the cleanup, if later). CPU after deadline, to the end: the "

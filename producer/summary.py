@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Iterable
 
-from app import axes
+from app import axes, tables
 
 COLUMNS = (
     ("queue", "queue"),
@@ -126,15 +126,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
 def table(summary_rows: list[dict], markdown: bool = False) -> str:
     headers = [title for _, title in COLUMNS]
     body = [[str(row[key]) for key, _ in COLUMNS] for row in summary_rows]
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(cells[i]) for cells in body)) if body else len(h) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*cells) for cells in body]
-    return "\n".join(lines)
+    return tables.render(headers, body, markdown)
 
 
 def header(records: Iterable[dict]) -> list[str]:
