@@ -102,9 +102,7 @@ class Follower:
         if not items:
             return
         with self._cond:
-            now = time.monotonic()
-            for item in items:
-                item.look(now)
+            self._look(items)
             self._items.extend(items)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="lab-leftover-follower", daemon=True)
@@ -118,9 +116,13 @@ class Follower:
         if not items:
             return
         with self._cond:
-            now = time.monotonic()
-            for item in items:
-                item.look(now)
+            self._look(items)
+
+    @staticmethod
+    def _look(items: list[Followed]) -> None:
+        now = time.monotonic()
+        for item in items:
+            item.look(now)
 
     def _loop(self) -> None:
         with self._cond:

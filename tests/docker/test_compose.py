@@ -141,12 +141,7 @@ class Lab:
     def queue_depths(self) -> dict[str, int]:
         out = self.compose("exec", "-T", "rabbitmq", "rabbitmqctl", "-q", "list_queues", "name", "messages",
                            timeout=120).stdout
-        depths = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                depths[parts[0]] = int(parts[1])
-        return depths
+        return labtest.queue_depths(out)
 
     def project_leftovers(self) -> dict[str, list[str]]:
         label = f"label=com.docker.compose.project={PROJECT}"
