@@ -31,7 +31,7 @@ from . import claims_report, native, paths, procs, runner
 from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import calibrate, defaults, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
+from app import calibrate, defaults, procfs, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
 
 RESULT_PREFIX = "CLAIMS-RESULT "
@@ -367,24 +367,19 @@ def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
 
 
 def _job_marked(pid: int, job_id: str) -> bool:
-    try:
-        return f"{JOB_MARKER}={job_id}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    return f"{JOB_MARKER}={job_id}".encode() in (procfs.environ(pid) or [])
 
 
 def _proc_info(pid: int, job_id: str) -> dict | None:
     """State of `pid` if it is still one of this job's processes (its environment, or for a
     zombie, whose environment is gone, its parent's environment says so)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+    fields = procfs.stat(pid)
+    if fields is None:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if not _job_marked(pid if fields[0] != "Z" else int(fields[1]), job_id):
+    state, ppid = fields[procfs.STATE], int(fields[procfs.PPID])
+    if not _job_marked(pid if state != "Z" else ppid, job_id):
         return None  # gone, and the pid was reused
-    ticks = os.sysconf("SC_CLK_TCK")
-    return {"pid": pid, "state": fields[0], "ppid": int(fields[1]), "cpu": (int(fields[11]) + int(fields[12])) / ticks,
+    return {"pid": pid, "state": state, "ppid": ppid, "cpu": procfs.cpu_seconds(fields),
             "sigterm_caught": _sigterm_caught(pid)}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from app import tables
+from app import axes, tables
 
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
 PREMISE = "premise failed"
@@ -38,14 +38,14 @@ STATEMENTS = {
        "and `con.interrupt()` from a dedicated thread.",
 }
 DAEMONIC = "daemonic processes are not allowed to have children"
-METHOD_ORDER = ["fork", "forkserver", "spawn"]
+METHOD_ORDER = list(axes.START_METHODS)
 INTERPS = ("host", "gil", "nogil")
 FAST = 0.5  # seconds past the deadline that still count as "stopped on time" on this noisy machine
 # The thread-stop query must run at least this many deadlines alone: then an exception landing at
 # the deadline shows as under half of the query's CPU, and one landing at its end as about all.
 THREAD_STOP_MIN_DEADLINES = 2.0
 CLEANUP_GRACE_SECONDS = 1.0  # app.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
-PROCESS_STRATEGIES = ("process", "process+cleanup")  # the multiprocessing fallback: a process per call
+PROCESS_STRATEGIES = axes.PROCESS_STRATEGIES  # the multiprocessing fallback: a process per call
 NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments send` writes for an iteration without a record
 
 
@@ -416,7 +416,7 @@ def _snapshot_counts(data: dict, interps: Iterable[str], method: str) -> Counter
     """children/zombies right after the call, over every process and cleanup worker (taken before any cleanup)."""
     c: Counter = Counter()
     interps = tuple(interps)
-    for strategy in ("process", "process+cleanup"):
+    for strategy in PROCESS_STRATEGIES:
         for _, d in worker_jobs(data, strategy=strategy, pool="solo", start_method=method, max_tasks_per_child=None):
             if d["job"]["interp"] in interps and d["job"].get("gil_off", True):
                 c.update(f"{x['children']}/{x['zombies']}" for x in series(d)["immediate"])
