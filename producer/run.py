@@ -192,6 +192,13 @@ def merge_leftovers(records: list[dict], answers: dict[str, dict | str]) -> None
     for record in records:
         if "leftovers" not in record:
             continue  # a record the producer wrote itself, or a worker from before following
+        cpu_in_worker = (record.get("quiet") or {}).get("cpu_in_worker") or 0.0
+        if not record["leftovers"]:
+            # nothing to follow (an in-process strategy, or a call that finished in time): the CPU
+            # after the deadline is the worker's own, all of it inside the settle window
+            record.update({"cpu_to_end": round(cpu_in_worker, 3), "running_at_end": 0, "ended_after": None,
+                           "followed_for": None, "follow_error": None})
+            continue
         answer = answers.get(record.get("queue"))
         if not isinstance(answer, dict):
             _unanswered(record, answer or "not asked")
@@ -201,7 +208,7 @@ def merge_leftovers(records: list[dict], answers: dict[str, dict | str]) -> None
                                 "(the worker was replaced during the run)")
             continue
         followed = {(f["iteration"], f["pid"], f["start_time"]): f for f in answer.get("leftovers") or []}
-        ends, running, followed_for, cpu = [], 0, None, (record.get("quiet") or {}).get("cpu_in_worker") or 0.0
+        ends, running, followed_for, cpu = [], 0, None, cpu_in_worker
         lost = 0
         for item in record["leftovers"]:
             got = followed.get((record["iteration"], item["pid"], item["start_time"]))

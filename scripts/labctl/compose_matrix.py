@@ -1,7 +1,7 @@
 """The Compose profile `mitigations`, generated from the registry (app/axes.py).
 
-One worker service per strategy queue of each build (plus the process strategies' `.fork`, the
-article's case), each consuming the queue it is named after; the worker derives strategy, start
+One worker service per strategy queue of each build (plus `process.fork`, the article's case:
+the start method Python 3.11 and the article used), each consuming the queue it is named after; the worker derives strategy, start
 method and clean-up from the queue, and the pool comes from the strategy's declaration. The
 block lives in docker-compose.yml between its two marker lines; a test checks that it is what
 this module renders, so adding a strategy to the registry adds its services:

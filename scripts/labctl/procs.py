@@ -149,10 +149,14 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def _signal_group(pid: int, sig: int, leader_alive: bool = True) -> None:
+    """Signal the session/group we created with start_new_session; without one, the leader itself,
+    but only while it is known to be alive (a reaped leader's pid may be someone else's by now)."""
     try:
-        os.killpg(pid, sig)  # the session/group we created with start_new_session
+        os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
+        if not leader_alive:
+            return
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -163,6 +167,8 @@ def stop(started: Started, grace: float = 10.0, sig: int = signal.SIGTERM) -> st
     """Signal the process (and its group), wait `grace`, SIGKILL what is left. Returns how it ended."""
     if not alive(started.pid, started.started):
         _reap(started.pid)
+        # the leader died on its own; what it started in its group (fork leftovers) may still run
+        _signal_group(started.pid, signal.SIGKILL, leader_alive=False)
         return "already gone"
     _signal_group(started.pid, sig)
     deadline = time.monotonic() + grace
@@ -177,7 +183,7 @@ def stop(started: Started, grace: float = 10.0, sig: int = signal.SIGTERM) -> st
         _reap(started.pid)
         return f"killed (still running {grace:.0f}s after SIGTERM)"
     # the leader is gone; make sure nothing of its group lingers
-    _signal_group(started.pid, signal.SIGKILL)
+    _signal_group(started.pid, signal.SIGKILL, leader_alive=False)
     return "stopped"
 
 

@@ -54,6 +54,8 @@ def _summary_row(run_dir, queue: str) -> dict[str, str]:
 
 
 FORK_ITERATIONS = 8
+# overridable: how long each fork child runs its query, against a run of about 8 x 0.9 s
+FORK_QUERY_SECONDS = labtest.threshold("LAB_TEST_FORK_QUERY_SECONDS", 1.2)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def fork_run(tmp_path_factory):
     # 7.7 s after its deadline, 0.6 s before the run did, the other seven still ran at the end).
     tmp = tmp_path_factory.mktemp("fork")
     env = labtest.base_env(tmp, START_METHOD="fork", TARGET_QUEUES="gil", ITERATIONS=str(FORK_ITERATIONS),
-                           QUERY_SECONDS="1.2", DUCKDB_TIMEOUT=str(TIMEOUT))
+                           QUERY_SECONDS=str(FORK_QUERY_SECONDS), DUCKDB_TIMEOUT=str(TIMEOUT))
     done = labtest.lab("quick", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = labtest.only_run(tmp / "results")
@@ -266,3 +268,15 @@ def test_a_control_run_has_a_timeline_too(tmp_path):
     for r in by_queue["gil.process.spawn"]:
         # measured: still exiting ('R') for up to 70 ms after the return, then a zombie to the end
         assert r["reaped_after"] is None and _own_states(r, r["timeline"]["samples"][-1]) == ["Z"], r["timeline"]
+
+
+def test_a_call_that_left_nothing_is_not_reported_as_unfollowed(tmp_path):
+    """An in-process strategy's records (nothing left behind) get their CPU to the end from the worker alone, not 'not followed'."""
+    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil.interrupt", ITERATIONS="1")
+    done = labtest.lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = labtest.only_run(tmp_path / "results")
+    (r,) = labtest.records(run_dir)
+    assert r["leftovers"] == [] and r["follow_error"] is None, r
+    assert r["cpu_to_end"] == round(r["quiet"]["cpu_in_worker"], 3) and r["running_at_end"] == 0, r
+    assert "not followed" not in (run_dir / "summary.txt").read_text()
