@@ -158,6 +158,13 @@ KNOWN_QUEUES = (
 )
 
 
+def limits_ignored(strategy: str | None, pool: str | None) -> bool:
+    """A strategy that relies on Celery's time limits, run in a pool that does not enforce them
+    (claim 8's solo time-limit job: the query runs to its end)."""
+    s, p = STRATEGIES.get(strategy or ""), POOLS.get(pool or "")
+    return bool(s and p and s.time_limits and not p.time_limits)
+
+
 def strategies_markdown() -> str:
     """The registry as a markdown table (docs/strategies.md carries it; a test keeps it equal)."""
     lines = ["| strategy | pool | a process per call | cleans up | Celery time limits | timeout shows as |",

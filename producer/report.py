@@ -12,6 +12,7 @@ processes over time after the deadline (each record's timeline).
 
 from __future__ import annotations
 
+import io
 import statistics
 import sys
 from collections import defaultdict
@@ -20,7 +21,7 @@ from pathlib import Path
 from app import axes, tables
 
 from . import summary
-from .results import read_jsonl, write_text
+from .results import read_jsonl, write_atomic, write_text
 
 MB = 1024 * 1024
 
@@ -322,11 +323,10 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     first = next((r for r in records if "calibration" in r), None)
     fig.suptitle(f"Lab run {run_id}: a DuckDB query of {first['expected_seconds']:.1f} s ({first['rows']:,} rows) "
                  f"timed out after {first['timeout']:g} s" if first else f"Lab run {run_id}", fontsize=13)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
+    write_atomic(path, image.getvalue())
     return None
 
 

@@ -31,7 +31,7 @@ from . import claims_report, native, paths, procs, runner
 from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import calibrate, defaults, procfs, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
+from app import axes, calibrate, defaults, procfs, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
 
 RESULT_PREFIX = "CLAIMS-RESULT "
@@ -450,7 +450,7 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
     iterations = job.iterations or s.iterations
     rows = job.rows if job.rows is not None else s.rows  # None: the worker sizes it (DUCKDB_ROWS=auto)
     budget = iterations * (s.timeout + s.settle + 2 * defaults.CLEANUP_GRACE_SECONDS + 8.0) + 20.0
-    if job.strategy == "prefork-time-limit" and job.pool == "solo":
+    if axes.limits_ignored(job.strategy, job.pool):
         # the limits are ignored: the query runs to its end (the auto target, 3x for a loaded machine)
         query = (3 * calibrate.target_seconds(s.timeout, s.settle) if rows is None
                  else rows / SLOW_ROWS_PER_SECOND)

@@ -136,7 +136,7 @@ def premise_failure(d: dict) -> str | None:
     recs = [r for r in d.get("records") or [] if r.get("outcome") not in NOT_RECORDED]
     if not recs:
         return None
-    if spec.get("strategy") == "prefork-time-limit" and spec.get("pool") == "solo":
+    if axes.limits_ignored(spec.get("strategy"), spec.get("pool")):
         limits = d.get("time_limits") or {}
         limit = limits.get("time_limit") or (recs[0].get("timeout") or 0) + CLEANUP_GRACE_SECONDS
         short = [r for r in recs if r.get("outcome") == "ok" and (r.get("elapsed") or 0) <= limit]

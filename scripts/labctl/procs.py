@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from app import procfs  # the repository root is on sys.path: labctl/__init__.py
+from app import procfs, results_io  # the repository root is on sys.path: labctl/__init__.py
 
 MARKER = "LAB_RUN_ID"
 
@@ -217,10 +217,7 @@ class StateFile:
         self.path = path
 
     def write(self, data: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(self.path)
+        results_io.write_json(self.path, data)  # atomic: `down` never reads half a record
 
     def read(self) -> dict:
         return json.loads(self.path.read_text())
