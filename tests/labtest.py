@@ -95,6 +95,16 @@ def rows_for(seconds: float) -> int:
     return calibrate.cached(1).rows_for(seconds)
 
 
+def quick_once(tmp_path: Path, queue: str, **overrides: str) -> tuple[Path, dict]:
+    """One iteration of `scripts/lab quick` on one queue, on the embedded broker: its run folder and record."""
+    env = base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES=queue, ITERATIONS="1", **overrides)
+    done = lab("quick", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = only_run(tmp_path / "results")
+    (record,) = records(run_dir)
+    return run_dir, record
+
+
 def records_by_queue(run_dir: Path, queues: list[str], iterations: int) -> dict[str, list[dict]]:
     """The run's records per queue in iteration order; every queue must have iterations 1..N."""
     recs = records(run_dir)

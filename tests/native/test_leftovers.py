@@ -272,11 +272,7 @@ def test_a_control_run_has_a_timeline_too(tmp_path):
 
 def test_a_call_that_left_nothing_is_not_reported_as_unfollowed(tmp_path):
     """An in-process strategy's records (nothing left behind) get their CPU to the end from the worker alone, not 'not followed'."""
-    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil.interrupt", ITERATIONS="1")
-    done = labtest.lab("quick", env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = labtest.only_run(tmp_path / "results")
-    (r,) = labtest.records(run_dir)
+    run_dir, r = labtest.quick_once(tmp_path, "gil.interrupt")
     assert r["leftovers"] == [] and r["follow_error"] is None, r
     assert r["cpu_to_end"] == round(r["quiet"]["cpu_in_worker"], 3) and r["running_at_end"] == 0, r
     assert "not followed" not in (run_dir / "summary.txt").read_text()

@@ -63,11 +63,7 @@ def test_workers_of_one_run_share_the_first_measurement(tmp_path):
 
 def test_every_record_and_the_summary_state_the_calibration(tmp_path):
     """A quick run on the defaults: each record carries rows/s, rows used and expected seconds; the summary a workload line."""
-    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil", ITERATIONS="1")
-    done = labtest.lab("quick", env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = labtest.only_run(tmp_path / "results")
-    (rec,) = labtest.records(run_dir)
+    run_dir, rec = labtest.quick_once(tmp_path, "gil")
     cal = rec["calibration"]
     assert rec["rows_requested"] == "auto" and rec["outcome"] == "timeout", rec
     assert rec["query_seconds"] == calibrate.target_seconds(rec["timeout"], rec["settle_seconds"])
@@ -80,11 +76,7 @@ def test_every_record_and_the_summary_state_the_calibration(tmp_path):
 
 def test_an_explicit_row_count_that_ends_in_time_is_said_plainly(tmp_path):
     """DUCKDB_ROWS too small for the deadline: the summary says nothing timed out and why, not 'no leak'."""
-    env = labtest.base_env(tmp_path, LAB_BROKER="filesystem", TARGET_QUEUES="gil", ITERATIONS="1", DUCKDB_ROWS="1000")
-    done = labtest.lab("quick", env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
-    run_dir = labtest.only_run(tmp_path / "results")
-    (rec,) = labtest.records(run_dir)
+    run_dir, rec = labtest.quick_once(tmp_path, "gil", DUCKDB_ROWS="1000")
     assert (rec["outcome"], rec["rows"], rec["rows_requested"]) == ("ok", 1000, 1000), rec
     text = (run_dir / "summary.txt").read_text()
     assert "gil: nothing timed out: the query (1,000 rows, expected" in text, text
