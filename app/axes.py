@@ -167,11 +167,12 @@ def limits_ignored(strategy: str | None, pool: str | None) -> bool:
 
 def strategies_markdown() -> str:
     """The registry as a markdown table (docs/strategies.md carries it; a test keeps it equal)."""
-    lines = ["| strategy | pool | a process per call | cleans up | Celery time limits | timeout shows as |",
-             "|---|---|---|---|---|---|"]
+    from .tables import render
+
     yes = {True: "yes", False: "-"}
+    rows = []
     for s in STRATEGY_LIST:
         signs = ", ".join(f"`{sign.type}`" + (f" saying '{sign.says}'" if sign.says else "") for sign in s.signs)
-        lines.append(f"| `{s.name}` | {s.pool} | {yes[s.starts_processes]} | {yes[s.cleans_up]} | "
-                     f"{yes[s.time_limits]} | {signs} |")
-    return "\n".join(lines) + "\n"
+        rows.append([f"`{s.name}`", s.pool, yes[s.starts_processes], yes[s.cleans_up], yes[s.time_limits], signs])
+    headers = ["strategy", "pool", "a process per call", "cleans up", "Celery time limits", "timeout shows as"]
+    return render(headers, rows, markdown=True) + "\n"

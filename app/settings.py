@@ -385,13 +385,15 @@ def _claims_note(s: Setting, claims: Setting) -> str:
 def markdown() -> str:
     """README.md's settings table: every variable, its help, default, accepted values and readers."""
     claims = claims_settings()
-    lines = ["| variable | what it sets | default | accepted | read by |", "|---|---|---|---|---|"]
+    from .tables import render
+
+    rows = []
     for s in SPEC:
         read_by = s.read_by()
         if s.name in claims:
             read_by = read_by.replace(READERS["claims"], _claims_note(s, claims[s.name]), 1)
-        lines.append(f"| `{s.name}` | {s.help} | {s.default_text()} | {s.accepted()} | {read_by} |")
-    return "\n".join(lines) + "\n"
+        rows.append([f"`{s.name}`", s.help, s.default_text(), s.accepted(), read_by])
+    return render(["variable", "what it sets", "default", "accepted", "read by"], rows, markdown=True) + "\n"
 
 
 def readme_block(text: str) -> str:
