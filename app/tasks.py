@@ -82,8 +82,9 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
     timed_out = outcome.outcome == "timeout"
     # The timeline's clock starts at the deadline (at the return, for a call that ended in time);
     # its first look comes before the psutil snapshot, which is too slow to see a quick reaping.
-    origin = outcome.started_at + timeout if timed_out and outcome.started_at else returned
-    timeline = probe.Timeline(origin, "deadline" if timed_out and outcome.started_at else "return")
+    from_deadline = bool(timed_out and outcome.started_at)
+    origin = outcome.started_at + timeout if from_deadline else returned
+    timeline = probe.Timeline(origin, "deadline" if from_deadline else "return")
     first = timeline.sample()
     # This call's own processes: what multiprocessing started during it, and any task process
     # in the tree that was not there before it (both: the first may be empty outside multiprocessing).

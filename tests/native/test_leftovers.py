@@ -109,9 +109,13 @@ def test_the_summary_shows_both_cpu_figures(fork_run):
     to_end = float(row["CPU after deadline, to the end"].split()[0])
     assert to_end > settle, row
     assert to_end == pytest.approx(sum(r["cpu_to_end"] for r in recs), abs=0.01)
+    # Whether the last child (1.2 s of query, the run ending about 0.9 s after its start) is still
+    # running when the run ends depends on how fast this machine is: the column says what happened.
+    # A leftover still running at the end is asserted where it is certain (QUERY_SECONDS=30, below).
     running = sum(r["running_at_end"] for r in recs)
-    assert running >= 1, recs  # the last iteration's child had run for about a second of its 2 s
-    assert f"({running} still running at the end)" in row["CPU after deadline, to the end"], row
+    marker = f"({running} still running at the end)"
+    assert (marker in row["CPU after deadline, to the end"]) == (running > 0), (running, row)
+    assert running > 0 or "still running" not in row["CPU after deadline, to the end"], row
     text = (run_dir / "summary.txt").read_text()
     assert f"{to_end:.2f} CPU s burned after the deadlines, to the end of the run" in text, text
     assert f"({settle:.2f} s of it in the settle windows)" in text, text
