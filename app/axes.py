@@ -13,26 +13,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .workload_axis import DEFAULT_WORKLOAD, WORKLOAD_NAMES, WORKLOADS
+
 
 @dataclass(frozen=True)
 class Pool:
-    """A Celery worker pool, as the lab starts it."""
+    """A Celery worker pool, as the lab starts it (`celery worker --pool=<name>`).
+
+    What each pool can do (time limits, SIGALRM in the task, processes from the task) is not
+    declared here but measured: `scripts/lab pools` (scripts/labctl/pools.py) and docs/pools.md.
+    `time_limits` is what Celery's documentation says, which the producer uses to decide whether
+    to send the limits at all (they are sent to every pool by the capability run).
+    """
 
     name: str
-    argv: tuple[str, ...]  # the `celery worker` options that select it
-    time_limits: bool  # Celery enforces soft_time_limit / time_limit in it
+    time_limits: bool  # Celery's docs: soft_time_limit / time_limit are enforced in it
     summary: str
+    concurrent: bool = True  # takes --concurrency (solo runs one task at a time)
+    package: str | None = None  # a module the worker's interpreter must have (gevent), else the pool is skipped
+
+    def argv(self, concurrency: int = 1) -> tuple[str, ...]:
+        """The `celery worker` options that select it."""
+        return (f"--pool={self.name}",) + ((f"--concurrency={concurrency}",) if self.concurrent else ())
 
 
-POOLS = {
-    pool.name: pool
-    for pool in (
-        Pool("solo", ("--pool=solo",), False,
-             "tasks run in the worker's main thread, one at a time (the article's pool)"),
-        Pool("prefork", ("--pool=prefork", "--concurrency=1"), True,
-             "tasks run in a (daemonic) pool process; Celery's time limits apply"),
-    )
-}
+POOL_LIST = (
+    Pool("solo", False, "tasks run in the worker's main thread, one at a time (the article's pool)", concurrent=False),
+    Pool("threads", False, "tasks run in a thread pool of the worker process (no time limits, no SIGALRM)"),
+    Pool("prefork", True, "tasks run in daemonic pool processes; Celery's time limits apply"),
+    Pool("gevent", True, "tasks run in greenlets of one thread, after gevent's monkey-patching", package="gevent"),
+)
+POOLS = {pool.name: pool for pool in POOL_LIST}
+POOL_NAMES = tuple(POOLS)
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,7 @@ class Strategy:
     runner: str  # the function in app/strategies.py that runs the query under it
     summary: str  # one line, for the docs' table and --help
     signs: tuple[Sign, ...]  # how its timeout shows to the caller
-    pool: str = "solo"  # the Celery pool its worker needs (a key of POOLS)
+    pool: str = "solo"  # the Celery pool its worker runs in unless the queue names another (a key of POOLS)
     starts_processes: bool = False  # a process per call: the start method is a second axis
     cleans_up: bool = False  # the task reaps the task processes after a timeout (app/cleanup.py)
     time_limits: bool = False  # the producer sends Celery's soft/hard time limits with the task
@@ -111,16 +123,18 @@ START_METHODS = ("fork", "forkserver", "spawn")
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """What a queue's name says: which build serves it, with which strategy and start method."""
+    """What a queue's name says: which build serves it, with which strategy, start method and pool."""
 
     name: str
     build: str
     strategy: str
     start_method: str | None  # None: the interpreter's default (fork on 3.11, forkserver on 3.14)
+    pool_named: str | None = None  # the pool the name gives; None: the strategy's own
+    workload: str = DEFAULT_WORKLOAD  # the C call it times out (app/workload_axis.py)
 
     @property
     def pool(self) -> str:
-        return STRATEGIES[self.strategy].pool
+        return self.pool_named or STRATEGIES[self.strategy].pool
 
 
 # The article's three workers, each consuming the queue named like it: queue -> (build, strategy).
@@ -131,31 +145,80 @@ ARTICLE_WORKERS = {
 }
 
 
-def strategy_queue(build: str, strategy: str, start_method: str | None = None) -> str:
-    """Queue of the strategy matrix: `<build>.<strategy>[.<start method>]`, e.g. `nogil.interrupt`,
-    `gil.process.spawn`. ('@' is not the separator: Celery node names are `<name>@<host>`.)"""
-    return f"{build}.{strategy}" + (f".{start_method}" if start_method else "")
+QUEUE_GRAMMAR = "<build>.<strategy>[.<start method>][.<pool>][.<workload>]"
+
+
+def strategy_queue(build: str, strategy: str, start_method: str | None = None, pool: str | None = None,
+                   workload: str | None = None) -> str:
+    """Queue of the strategy matrix (QUEUE_GRAMMAR), e.g. `nogil.interrupt`, `gil.process.spawn`,
+    `nogil.interrupt.threads`, `gil.interrupt.sqlite`. The pool is named only when it is not the
+    strategy's own and the workload only when it is not DuckDB: one name per cell. ('@' is not
+    the separator: Celery node names are `<name>@<host>`.)"""
+    pool = None if pool == STRATEGIES[strategy].pool else pool
+    workload = None if workload == DEFAULT_WORKLOAD else workload
+    return ".".join(part for part in (build, strategy, start_method, pool, workload) if part)
 
 
 def parse_queue(name: str) -> QueueSpec | None:
-    """The queue's build, strategy and start method; None for a name outside the grammar."""
+    """The queue's build, strategy, start method, pool and workload; None for a name outside the grammar."""
     if name in ARTICLE_WORKERS:
         build, strategy = ARTICLE_WORKERS[name]
         return QueueSpec(name, build, strategy, None)
     build, _, rest = name.partition(".")
-    strategy, _, start = rest.partition(".")
+    strategy, _, rest = rest.partition(".")
     if build not in BUILDS or strategy not in STRATEGIES:
         return None
-    if start and (start not in START_METHODS or not STRATEGIES[strategy].starts_processes):
+    parts = rest.split(".") if rest else []
+    start = parts.pop(0) if parts and parts[0] in START_METHODS else None
+    pool = parts.pop(0) if parts and parts[0] in POOLS else None
+    workload = parts.pop(0) if parts and parts[0] in WORKLOADS else None
+    if parts or (start and not STRATEGIES[strategy].starts_processes) or pool == STRATEGIES[strategy].pool \
+            or workload == DEFAULT_WORKLOAD:
         return None
-    return QueueSpec(name, build, strategy, start or None)
+    return QueueSpec(name, build, strategy, start, pool, workload or DEFAULT_WORKLOAD)
 
 
-KNOWN_QUEUES = (
+class QueueNames:
+    """TARGET_QUEUES' choices: every name parse_queue accepts (`in`), shown as the article's
+    queues and the grammar (iterating, for the one-line error message)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and parse_queue(name) is not None
+
+    def __iter__(self):
+        return iter((*ARTICLE_WORKERS, QUEUE_GRAMMAR))
+
+    def __len__(self) -> int:
+        return len(ARTICLE_WORKERS) + 1
+
+
+QUEUE_NAMES = QueueNames()
+
+
+def matrix_queues(builds=BUILDS, strategies=None, pools=(None,), start_methods=(None,),
+                  workloads=(None,)) -> tuple[str, ...]:
+    """The queues of a matrix run, builds x strategies x start methods x pools x workloads, in
+    that order (a start method only for the strategies that start processes; pool None: the
+    strategy's own; workload None: DuckDB)."""
+    out: list[str] = []
+    for b in builds:
+        for s in strategies or STRATEGY_NAMES:
+            for m in start_methods if STRATEGIES[s].starts_processes else (None,):
+                for p in pools:
+                    for w in workloads:
+                        q = strategy_queue(b, s, m, p, w)
+                        if q not in out:
+                            out.append(q)
+    return tuple(out)
+
+
+KNOWN_QUEUES = tuple(dict.fromkeys(
     tuple(ARTICLE_WORKERS)
-    + tuple(strategy_queue(b, s) for b in BUILDS for s in STRATEGY_NAMES)
-    + tuple(strategy_queue(b, s, m) for b in BUILDS for s in PROCESS_STRATEGIES for m in START_METHODS)
-)
+    + matrix_queues()
+    + matrix_queues(strategies=PROCESS_STRATEGIES, start_methods=START_METHODS)
+    + matrix_queues(pools=(None, *POOL_NAMES), start_methods=(None, *START_METHODS))
+    + matrix_queues(workloads=WORKLOAD_NAMES)
+))  # every shape of the grammar; TARGET_QUEUES accepts any name of QUEUE_NAMES
 
 
 def limits_ignored(strategy: str | None, pool: str | None) -> bool:

@@ -232,10 +232,10 @@ SPEC = (
     Setting("DUCKDB_TIMEOUT", "number", defaults.DUCKDB_TIMEOUT, "the deadline of each query",
             ("producer", *_LAB, "claims", "compose"), bounds=defaults.DUCKDB_TIMEOUT_RANGE, flag="duckdb-timeout"),
     Setting("TARGET_QUEUES", "list", defaults.TARGET_QUEUES, "the queues the producer sends to",
-            ("producer", *_LAB, "compose"), choices=axes.KNOWN_QUEUES, flag="target-queues",
+            ("producer", *_LAB, "compose"), choices=axes.QUEUE_NAMES, flag="target-queues",
             default_doc=f"`{','.join(defaults.TARGET_QUEUES)}` (`scripts/lab run`: `{','.join(axes.ARTICLE_WORKERS)}`)",
             accepted_doc=f"comma list of {_ticks(axes.ARTICLE_WORKERS)} and the strategy queues "
-                         "`<build>.<strategy>[.<start method>]`",
+                         f"`{axes.QUEUE_GRAMMAR}`",
             read_note="`scripts/lab`: the workers it starts"),
     # --- the broker ---
     Setting("BROKER_URL", "url", defaults.BROKER_URL, "the Celery broker",

@@ -58,7 +58,7 @@ CLOCK_SOURCES = {
     "call": "app.strategies.run was called (no task around it: the benchmark, the tests)",
     "pool-accept": "the prefork pool process accepted the task (billiard's ACK timestamp, which Celery's "
                    "soft and hard time limits count from)",
-    "task-prerun": "Celery's task_prerun signal in the process that runs the task (the solo pool)",
+    "task-prerun": "Celery's task_prerun signal in the thread that runs the task (the solo, threads and gevent pools)",
 }
 
 
@@ -76,23 +76,25 @@ class TaskClock:
     app/celery.py's hooks drive it: in a prefork pool process billiard stamps each task it accepts
     with `accept` (its ACK's timestamp: Celery's time limits start when the parent reads that ACK,
     so never before it); `prerun` (task_prerun) makes the task's clock of that stamp, or of the
-    moment itself when there is none (the solo pool). Each start is taken once.
+    moment itself when there is none (the solo, threads and gevent pools). Each start is taken
+    once. Per thread: the threads pool runs task_prerun and the task in each of its threads (per
+    greenlet under gevent, whose monkey-patching makes threading.local greenlet-local).
     """
 
     def __init__(self) -> None:
-        self._accepted: float | None = None
-        self._started: Clock | None = None
+        self._local = threading.local()
 
     def accept(self) -> float:
-        self._accepted = time.monotonic()
-        return self._accepted
+        self._local.accepted = time.monotonic()
+        return self._local.accepted
 
     def prerun(self) -> None:
-        accepted, self._accepted = self._accepted, None
-        self._started = Clock(accepted, "pool-accept") if accepted is not None else Clock(time.monotonic(), "task-prerun")
+        accepted, self._local.accepted = getattr(self._local, "accepted", None), None
+        self._local.started = (Clock(accepted, "pool-accept") if accepted is not None
+                               else Clock(time.monotonic(), "task-prerun"))
 
     def take(self) -> Clock | None:
-        started, self._started = self._started, None
+        started, self._local.started = getattr(self._local, "started", None), None
         return started
 
 

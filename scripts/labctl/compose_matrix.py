@@ -58,7 +58,7 @@ def render() -> str:
     ]
     for queue in queues():
         spec = axes.parse_queue(queue)
-        pool = " ".join(axes.POOLS[spec.pool].argv)
+        pool = " ".join(axes.POOLS[spec.pool].argv())
         lines += [
             f"  {service_name(queue)}:",
             f"    <<: [*worker, {IMAGES[spec.build]}]",

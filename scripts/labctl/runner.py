@@ -56,6 +56,7 @@ class WorkerSpec:
     app: str = "app"  # the Celery app module (`-A`); app.claims_worker adds the claims' own task
     start_method: str | None = None  # None: the worker derives it from its queue (else the interpreter's default)
     max_tasks_per_child: int | None = None
+    concurrency: int = 1  # --concurrency, for the pools that take it
     gil_off: bool = True  # nogil: PYTHON_GIL=0, as the lab's nogil workers run
 
     @property
@@ -74,7 +75,7 @@ class WorkerSpec:
     def argv(self, python: str, hostname: str) -> list[str]:
         recycle = [f"--max-tasks-per-child={self.max_tasks_per_child}"] if self.max_tasks_per_child else []
         return [
-            python, "-m", "celery", "-A", self.app, "worker", *axes.POOLS[self.pool].argv, *recycle, "-Q", self.queue,
+            python, "-m", "celery", "-A", self.app, "worker", *axes.POOLS[self.pool].argv(self.concurrency), *recycle, "-Q", self.queue,
             "-n", f"{self.worker_name}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
         ]
 

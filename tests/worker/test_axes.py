@@ -56,7 +56,7 @@ def test_worker_config_native_spec_and_producer_read_the_registry():
         assert cfg.cleans_up == axes.STRATEGIES[spec.strategy].cleans_up
         worker = native.worker_spec(queue)
         assert worker.pool == axes.STRATEGIES[spec.strategy].pool
-        assert all(flag in worker.argv("python", "host") for flag in axes.POOLS[worker.pool].argv)
+        assert all(flag in worker.argv("python", "host") for flag in axes.POOLS[worker.pool].argv())
 
 
 def test_timeout_signs_match_the_real_exceptions():
