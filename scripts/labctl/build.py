@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from . import paths
+from . import optional, paths
 from .paths import DEFAULT_PYTHON_VERSION, FLAVOURS, REQUIREMENTS, VENV_REQUIREMENTS
 
 PROG = "build-python"
@@ -648,8 +648,16 @@ def build_venv(version: str, flavour: str, env: Mapping[str, str], wheelhouse: P
             f"{flavour}: pip install -r {' -r '.join(VENV_REQUIREMENTS)}",
             [fp["venv_python"], "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
              *pip_extra, *reqs], log, env=cenv)
+        t0 = time.monotonic()
+        with progress(f"{flavour}: optional packages ({paths.OPTIONAL_REQUIREMENTS}, wheels only)"):
+            optional_record = optional.install(fp["venv_python"], REQUIREMENTS / paths.OPTIONAL_REQUIREMENTS, log,
+                                               extra=[x for d in links for x in ("--find-links", str(d))])
+        times["optional"] = round(time.monotonic() - t0, 1)
+        for pin, why in optional_record["missing"].items():
+            say(f"{flavour}: optional {pin} not installed: {why} (what needs it is skipped with a note)")
         with progress(f"{flavour}: verify venv"):
             result = verify_venv(version, flavour, env, log)
+        result["optional"] = optional_record
         times["total"] = round(time.monotonic() - start, 1)
         result["seconds"] = times
         result["find_links"] = [str(d) for d in links]

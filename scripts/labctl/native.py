@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import paths, procs
+from . import optional, paths, procs
 from .runner import LocalRun, UsageError, WorkerSpec
 
 sys.path.insert(0, str(paths.REPO))
@@ -180,6 +180,10 @@ def host_venv(env: Mapping[str, str], say=print, requirements: Sequence[str] = p
         out_text = log.read_text(errors="replace")
         shutil.rmtree(venv, ignore_errors=True)
         raise RuntimeError(f"pip install failed (exit {done.returncode}):\n{procs.tail(out_text)}")
+    links = ["--find-links", env["WHEELHOUSE"]] if env.get("WHEELHOUSE") else []
+    record = optional.install(python, paths.REQUIREMENTS / paths.OPTIONAL_REQUIREMENTS, log, extra=links)
+    for pin, why in record["missing"].items():
+        say(f"[lab] optional {pin} not installed: {why}")
     (venv / ".complete").write_text("ok\n")
     say(f"[lab] venv ready in {time.monotonic() - start:.0f}s")
     return python

@@ -32,10 +32,14 @@ def python_prefix(version: str, flavour: str, env: Mapping[str, str] | None = No
     return cache_root(env) / "python" / f"{version}-{flavour}"
 
 
+OPTIONAL_REQUIREMENTS = "optional.txt"  # best effort, one by one (scripts/labctl/optional.py)
+
+
 def requirements_key(*names: str) -> str:
-    """A short hash of the requirement files' contents: a venv is rebuilt when they change."""
+    """A short hash of the requirement files' contents and of the optional packages (every venv
+    installs those too, scripts/labctl/optional.py): a venv is rebuilt when they change."""
     digest = hashlib.sha256()
-    for name in names:
+    for name in (*names, OPTIONAL_REQUIREMENTS):
         digest.update((REQUIREMENTS / name).read_bytes())
     return digest.hexdigest()[:12]
 
