@@ -11,6 +11,10 @@ query from a target duration: `DUCKDB_ROWS=auto` with `QUERY_SECONDS` (see `targ
 The probe is the lab's own query (`query.SQL`) on one connection: a warm-up, then the row count
 grown until one call takes PROBE_SECONDS, then the median of PROBE_REPEATS calls of that size:
 well under a second in all (0.35-0.5 s measured here with both cores busy; `measured_seconds`).
+
+Every other workload (app/workloads.py: sqlite3, numpy, the GIL-holding builtin, pyarrow) is
+measured the same way on its own handle, from its own first size: `measure(threads, workload)`,
+`cached(threads, folder, workload)`; `rows_per_second` is then its units (`unit`) per second.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class Calibration:
     duckdb: str
     measured_seconds: float  # what the whole calibration cost
     source: str = "measured"  # "measured" here, or "cached" (read from the run's cache folder)
+    workload: str = "duckdb"  # app/workload_axis.py; rows_per_second counts its `unit`s
+    unit: str = "rows"
+    library: str = ""  # the workload's library and version, when it is not DuckDB ("sqlite 3.40.1")
 
     def rows_for(self, seconds: float) -> int:
         """Rows of a query that runs about `seconds` at this speed, within DUCKDB_ROWS_RANGE."""
@@ -59,6 +66,10 @@ class Calibration:
 
     def describe(self) -> str:
         """One line for logs and summaries."""
+        if self.workload != "duckdb":
+            return (f"{self.workload}: {self.rows_per_second / 1e6:.3g}M {self.unit}/s on CPython {self.python} "
+                    f"({self.build} build, {self.library}, threads={self.threads}; probe {self.probe_rows:,} "
+                    f"{self.unit} in {self.probe_seconds * 1000:.0f} ms, {self.source})")
         return (f"{self.rows_per_second / 1e6:.0f}M rows/s on CPython {self.python} ({self.build} build, "
                 f"duckdb {self.duckdb}, threads={self.threads}; probe {self.probe_rows:,} rows in "
                 f"{self.probe_seconds * 1000:.0f} ms, {self.source})")
@@ -78,8 +89,10 @@ def target_seconds(timeout: float, settle_seconds: float, query_seconds: float |
     return max(defaults.QUERY_TIMEOUTS * timeout, timeout + settle_seconds + defaults.QUERY_BEYOND_SETTLE)
 
 
-def measure(threads: int = 1) -> Calibration:
-    """Time the lab's query on this interpreter now (well under a second)."""
+def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
+    """Time the lab's query (or `workload`'s call) on this interpreter now (well under a second)."""
+    if workload != "duckdb":
+        return _measure_workload(threads, workload)
     import platform
 
     import duckdb
@@ -119,37 +132,87 @@ def measure(threads: int = 1) -> Calibration:
     )
 
 
-_CACHE: dict[int, Calibration] = {}
-
-
-def _cache_file(folder: Path, threads: int) -> Path:
+def _measure_workload(threads: int, workload: str) -> Calibration:
+    """measure() for a workload of app/workloads.py: the same probe on its own handle and first size."""
     import platform
 
-    import duckdb
+    from . import interpreter, workloads
+
+    impl = workloads.get(workload)
+    began = time.perf_counter()
+    handle = impl.connect(threads)
+    try:
+        impl.execute(handle, impl.probe_start)  # warm-up
+        size = impl.probe_start
+        while True:
+            t = time.perf_counter()
+            impl.execute(handle, size)
+            took = time.perf_counter() - t
+            if took >= PROBE_SECONDS or size >= PROBE_MAX_ROWS:
+                break
+            size = min(PROBE_MAX_ROWS, int(size * min(10.0, max(1.5, 1.2 * PROBE_SECONDS / max(took, 1e-4)))))
+        times = [took]
+        for _ in range(PROBE_REPEATS - 1):
+            t = time.perf_counter()
+            impl.execute(handle, size)
+            times.append(time.perf_counter() - t)
+    finally:
+        impl.close(handle)
+    median = statistics.median(times)
+    library = "python" if workload == "builtin" else impl.declared.module.replace("sqlite3", "sqlite")
+    return Calibration(
+        rows_per_second=round(size / median, 1),
+        probe_rows=size,
+        probe_seconds=round(median, 6),
+        threads=threads,
+        python=platform.python_version(),
+        build=interpreter.build_flavour(),
+        duckdb="",
+        measured_seconds=round(time.perf_counter() - began, 3),
+        workload=workload,
+        unit=impl.unit,
+        library=f"{library} {impl.version()}",
+    )
+
+
+_CACHE: dict[tuple[str, int], Calibration] = {}
+
+
+def _cache_file(folder: Path, threads: int, workload: str = "duckdb") -> Path:
+    import platform
 
     from . import interpreter
+
+    if workload != "duckdb":
+        from . import workloads
+
+        version = workloads.get(workload).version()
+        return folder / (f"calibration-{workload}{version}-{interpreter.build_flavour()}-{platform.python_version()}"
+                         f"-t{threads}.json")
+    import duckdb
 
     return folder / f"calibration-{interpreter.build_flavour()}-{platform.python_version()}-duckdb{duckdb.__version__}-t{threads}.json"
 
 
-def cached(threads: int = 1, folder: str | os.PathLike | None = None) -> Calibration:
-    """The calibration for `threads`, measured once per process.
+def cached(threads: int = 1, folder: str | os.PathLike | None = None, workload: str = "duckdb") -> Calibration:
+    """The calibration for `threads` (and `workload`), measured once per process.
 
     With `folder` (CALIBRATION_DIR: a native run's work folder), every worker of one build in
     the run shares the first measurement, so gil and gil-clean size their queries alike. The
     first writer wins: a file is published by hard link, which fails if another worker was first.
     """
-    if threads in _CACHE:
-        return _CACHE[threads]
+    key = (workload, threads)
+    if key in _CACHE:
+        return _CACHE[key]
     calibration = None
     if folder is not None:
-        path = _cache_file(Path(folder), threads)
+        path = _cache_file(Path(folder), threads, workload)
         if path.exists():
             calibration = _read(path)
         else:
-            calibration = _publish(path, measure(threads))
-    _CACHE[threads] = calibration or measure(threads)
-    return _CACHE[threads]
+            calibration = _publish(path, measure(threads, workload))
+    _CACHE[key] = calibration or measure(threads, workload)
+    return _CACHE[key]
 
 
 def _read(path: Path) -> Calibration:

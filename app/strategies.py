@@ -1,4 +1,4 @@
-"""The ways the lab times out the DuckDB query, one runner function each.
+"""The ways the lab times out the DuckDB query (or another workload's C call), one runner function each.
 
 What each strategy is (its pool, how its timeout shows, whether it starts processes or cleans
 up) is declared once in app/axes.py; `Strategy.runner` names the function here.
@@ -35,6 +35,13 @@ call, which it cannot outlive.
 `interrupt` and `deadline` count the time spent opening the connection against the budget, so
 their deadline is the caller's deadline, not "timeout seconds after the connection is open";
 `signals` and `process` give timeout-decorator what is left of the budget when they start it.
+
+`workload` (app/workload_axis.py, implemented in app/workloads.py): the C call, DuckDB's query by
+default. `rows` is then the workload's calibrated size, the connection its handle, `interrupt`
+its watchdog's call (sqlite3's `Connection.interrupt()`) and `deadline` its own time limit
+(sqlite3's progress handler). A workload without the stop a strategy needs (numpy, the builtin:
+no interrupt, no deadline) makes `run` raise `NoSuchStop` before anything runs: a call with no
+stop at all must not pass for a measured strategy. `supports(strategy, workload)` asks first.
 """
 
 from __future__ import annotations
@@ -47,11 +54,11 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-import duckdb
 import timeout_decorator
 
-from . import axes, query
+from . import axes, workloads
 from .settings import CONNECTIONS
+from .workload_axis import DEFAULT_WORKLOAD
 
 # What a clock's start is (Outcome.clock_source, the records' `clock_source`).
 CLOCK_SOURCES = {
@@ -131,34 +138,49 @@ def _qualname(exc: BaseException) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+class NoSuchStop(ValueError):
+    """`run` was asked for a strategy (interrupt, deadline) whose stop the workload does not have."""
+
+
+def supports(strategy: str, workload: str = DEFAULT_WORKLOAD) -> bool:
+    """Whether `run(strategy, ..., workload=workload)` runs (False: it raises NoSuchStop)."""
+    return workloads.has_stop(workload, strategy)
+
+
 class Connections:
-    """The connections CONNECTION=reused keeps open: one per strategy, DuckDB thread count and thread.
+    """The connections CONNECTION=reused keeps open: one per strategy, DuckDB thread count, thread and workload.
 
     Never shared between threads (a DuckDB connection is not for concurrent use), never closed by
     a call; after a fork the child leaves its copies alone (their DuckDB threads are the parent's).
     """
 
     def __init__(self) -> None:
-        self._open: dict[tuple[str, int, int], duckdb.DuckDBPyConnection] = {}
+        self._open: dict[tuple, object] = {}
         self._forked_away: list[dict] = []
 
-    def get(self, strategy: str, threads: int) -> duckdb.DuckDBPyConnection:
-        key = (strategy, threads, threading.get_ident())
+    @staticmethod
+    def _key(strategy: str, threads: int, workload: str) -> tuple:
+        base = (strategy, threads, threading.get_ident())
+        return base if workload == DEFAULT_WORKLOAD else base + (workload,)
+
+    def get(self, strategy: str, threads: int, workload: str = DEFAULT_WORKLOAD):
+        key = self._key(strategy, threads, workload)
         con = self._open.get(key)
         if con is None:
-            con = self._open[key] = query.connect(threads)
+            con = self._open[key] = workloads.get(workload).connect(threads)
         return con
 
-    def discard(self, strategy: str, threads: int) -> None:
+    def discard(self, strategy: str, threads: int, workload: str = DEFAULT_WORKLOAD) -> None:
         """Close this thread's connection (after an error that was no timeout): the next call opens another."""
-        con = self._open.pop((strategy, threads, threading.get_ident()), None)
+        con = self._open.pop(self._key(strategy, threads, workload), None)
         if con is not None:
-            con.close()
+            workloads.get(workload).close(con)
 
     def close_all(self) -> None:
         """At exit: close this process's connections before DuckDB's module is torn down."""
         while self._open:
-            self._open.popitem()[1].close()
+            key, con = self._open.popitem()
+            workloads.get(key[3] if len(key) > 3 else DEFAULT_WORKLOAD).close(con)
 
     def _after_fork(self) -> None:
         self._forked_away.append(self._open)  # kept referenced: no destructor runs in the child
@@ -173,26 +195,27 @@ atexit.register(REUSED.close_all)
 class _Marks:
     """What a runner saw from inside: when the query stopped, how long the work itself took."""
 
-    def __init__(self, strategy: str = "", connection: str = "per-call") -> None:
+    def __init__(self, strategy: str = "", connection: str = "per-call", workload: str = DEFAULT_WORKLOAD) -> None:
         self.stopped: float | None = None
         self.work = 0.0
         self.strategy, self.reused = strategy, connection == "reused"
+        self.workload, self.impl = workload, workloads.get(workload)
 
     def stop(self) -> None:
         if self.stopped is None:
             self.stopped = time.monotonic()
 
-    def connect(self, threads: int) -> duckdb.DuckDBPyConnection:
+    def connect(self, threads: int):
         t = time.perf_counter()
-        con = REUSED.get(self.strategy, threads) if self.reused else query.connect(threads)
+        con = REUSED.get(self.strategy, threads, self.workload) if self.reused else self.impl.connect(threads)
         self.work += time.perf_counter() - t
         return con
 
-    def close(self, con: duckdb.DuckDBPyConnection) -> None:
+    def close(self, con) -> None:
         if self.reused:
             return  # the worker keeps it for the next call
         t = time.perf_counter()
-        con.close()
+        self.impl.close(con)
         self.work += time.perf_counter() - t
 
 
@@ -201,10 +224,10 @@ def _left(start: float, timeout: float) -> float:
     return max(0.001, start + timeout - time.monotonic())
 
 
-def _query(con: duckdb.DuckDBPyConnection, rows: int, marks: _Marks) -> int:
+def _query(con, rows: int, marks: _Marks) -> int:
     t = time.perf_counter()
     try:
-        return query.execute(con, rows)
+        return marks.impl.execute(con, rows)
     finally:
         marks.stop()
         marks.work += time.perf_counter() - t
@@ -213,6 +236,8 @@ def _query(con: duckdb.DuckDBPyConnection, rows: int, marks: _Marks) -> int:
 def timed_query(rows: int, threads: int = 1) -> tuple[int, float]:
     """`query.run_query` and how long it took, in the task process. Top-level on purpose:
     forkserver and spawn pickle the target by reference."""
+    from . import query
+
     t = time.perf_counter()
     value = query.run_query(rows, threads)
     return value, time.perf_counter() - t
@@ -220,7 +245,11 @@ def timed_query(rows: int, threads: int = 1) -> tuple[int, float]:
 
 def _process(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     try:
-        value, marks.work = timeout_decorator.timeout(_left(start, timeout), use_signals=False)(timed_query)(rows, threads)
+        limited = timeout_decorator.timeout(_left(start, timeout), use_signals=False)
+        if marks.workload == DEFAULT_WORKLOAD:
+            value, marks.work = limited(timed_query)(rows, threads)
+        else:  # workloads.timed_work is top-level too; the workload travels by name
+            value, marks.work = limited(workloads.timed_work)(marks.workload, rows, threads)
         return value
     finally:
         marks.stop()  # the decorator gave up (or got the value): that is all the caller sees
@@ -253,8 +282,8 @@ class Watchdog:
         self._seq = 0
         self._thread: threading.Thread | None = None
 
-    def arm(self, deadline: float, con: duckdb.DuckDBPyConnection) -> list:
-        """Interrupt `con` at `deadline` (time.monotonic()) unless disarmed before."""
+    def arm(self, deadline: float, con) -> list:
+        """Interrupt `con` (anything with `interrupt()`) at `deadline` (time.monotonic()) unless disarmed before."""
         entry = [con]  # emptied by disarm
         with self._cond:
             if self._thread is None or not self._thread.is_alive():
@@ -308,7 +337,8 @@ os.register_at_fork(after_in_child=WATCHDOG._after_fork)
 
 def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     con = marks.connect(threads)
-    entry = WATCHDOG.arm(start + timeout, con)
+    target = con if marks.workload == DEFAULT_WORKLOAD else workloads.Interruptible(marks.impl, con)
+    entry = WATCHDOG.arm(start + timeout, target)
     try:
         return _query(con, rows, marks)
     finally:
@@ -319,10 +349,16 @@ def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Ma
 def _deadline(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     con = marks.connect(threads)
     try:
-        # rounded up: DuckDB counts whole milliseconds, and rounding down stopped the query before the deadline
-        left_ms = math.ceil((start + timeout - time.monotonic()) * 1000)
-        con.execute(f"SET max_execution_time={max(1, left_ms)}")
-        return _query(con, rows, marks)
+        if marks.workload == DEFAULT_WORKLOAD:
+            # rounded up: DuckDB counts whole milliseconds, and rounding down stopped the query before the deadline
+            left_ms = math.ceil((start + timeout - time.monotonic()) * 1000)
+            con.execute(f"SET max_execution_time={max(1, left_ms)}")
+            return _query(con, rows, marks)
+        marks.impl.arm_deadline(con, start + timeout)  # sqlite3: a progress handler
+        try:
+            return _query(con, rows, marks)
+        finally:
+            marks.impl.disarm_deadline(con)
     finally:
         marks.close(con)
 
@@ -339,20 +375,27 @@ def _plain(rows: int, timeout: float, threads: int, start: float, marks: _Marks)
 RUNNERS = {s.name: globals()[s.runner] for s in axes.STRATEGY_LIST}
 
 
-def plain(rows: int, threads: int = 1) -> int:
+def plain(rows: int, threads: int = 1, workload: str = DEFAULT_WORKLOAD) -> int:
     """The query with no timeout at all: what the benchmark compares per-call overhead against."""
-    return query.run_query(rows, threads)
+    return workloads.get(workload).run(rows, threads)
 
 
 def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock | None = None,
-        connection: str = "per-call") -> Outcome:
-    """Run the query under `strategy` with a `timeout` in seconds from `clock` (default: now) and say how it ended."""
+        connection: str = "per-call", workload: str = DEFAULT_WORKLOAD) -> Outcome:
+    """Run the query under `strategy` with a `timeout` in seconds from `clock` (default: now) and say how it ended.
+
+    `rows` is the workload's size; a strategy whose stop the workload lacks raises NoSuchStop."""
     runner = RUNNERS[strategy]
+    impl = workloads.get(workload)
+    if not supports(strategy, workload):
+        raise NoSuchStop(f"workload={workload!r} has no {strategy} stop (it has: "
+                         f"{', '.join(impl.declared.stops) or 'none in-process'}); "
+                         f"run it under signals or a process strategy")
     if connection not in CONNECTIONS:
         raise ValueError(f"connection={connection!r}: expected one of {', '.join(CONNECTIONS)}")
     if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
         raise ValueError(f"connection={connection!r}: {strategy} opens its connection in a task process per call")
-    marks = _Marks(strategy, connection)
+    marks = _Marks(strategy, connection, workload)
     called = time.monotonic()
     clock = clock or Clock(called, "call")
     start = min(clock.start, called)
@@ -368,9 +411,9 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock
         end = time.monotonic()
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        outcome = "timeout" if axes.STRATEGIES[strategy].is_timeout(exc) else "error"
+        outcome = "timeout" if axes.STRATEGIES[strategy].is_timeout(exc) or impl.is_timeout(exc) else "error"
         if outcome == "error" and marks.reused:
-            REUSED.discard(strategy, threads)
+            REUSED.discard(strategy, threads, workload)
         return Outcome(outcome, _qualname(exc), str(exc)[:200], elapsed=round(end - start, 6),
                        stopped=since(marks.stopped), **facts)
     end = time.monotonic()

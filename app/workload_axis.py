@@ -19,8 +19,12 @@ class Workload:
     module: str  # what the worker imports for it (whether it turns the GIL back on on 3.14t is measured)
     package: str | None  # the pip distribution that provides it; None: the standard library
     # the in-process stops it has, by strategy name of app/axes.py: `interrupt` (another thread
-    # asks the call to stop) and `deadline` (the library's own time limit)
+    # asks the call to stop) and `deadline` (the library's own time limit). `signals`, `process`,
+    # `process+cleanup` and `prefork-time-limit` need nothing from the library and run on every
+    # workload; app.strategies.run refuses interrupt or deadline on a workload without it
+    # (strategies.NoSuchStop) instead of running the call with no stop at all.
     stops: tuple[str, ...] = ()
+    unit: str = "rows"  # what its size counts (calibrated like DUCKDB_ROWS: app/calibrate.py)
 
 
 WORKLOAD_LIST = (
@@ -28,10 +32,12 @@ WORKLOAD_LIST = (
              stops=("interrupt", "deadline")),
     Workload("sqlite", "sqlite3 (stdlib): a long recursive-CTE count", "sqlite3", None,
              stops=("interrupt", "deadline")),
-    Workload("numpy", "numpy: a long sort, which releases the GIL and has no interrupt hook", "numpy", "numpy"),
-    Workload("builtin", "a builtin that holds the GIL and checks no signal for seconds", "builtins", None),
-    Workload("pyarrow", "pyarrow.compute: a long kernel, with its stop token where one is honoured", "pyarrow",
-             "pyarrow", stops=("interrupt",)),
+    Workload("numpy", "numpy.correlate: one C call of BLAS dot products, no interrupt hook", "numpy", "numpy",
+             unit="outputs"),
+    Workload("builtin", "sum(range(n)): a builtin's C loop, which holds the GIL and checks no signal", "builtins", None,
+             unit="items"),
+    Workload("pyarrow", "pyarrow.compute.sort_indices; interrupt: the SIGINT Arrow's stop token listens to, where "
+             "one is open", "pyarrow", "pyarrow", stops=("interrupt",), unit="values"),
 )
 WORKLOADS = {w.name: w for w in WORKLOAD_LIST}
 WORKLOAD_NAMES = tuple(WORKLOADS)
