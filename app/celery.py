@@ -20,12 +20,29 @@ import sys
 from celery import signals
 
 from .broker import BrokerUnreachable, make_celery, wait_for_broker
-from .worker import CONFIG, RUNTIME
+from .worker import CONFIG, POOL, RUNTIME
 
 app = make_celery(CONFIG.broker, main="gil-timeout-lab")
 app.conf.update(include=["app.tasks"], task_default_queue=CONFIG.queue)
 
 log = logging.getLogger("lab.worker")
+
+
+# celery.concurrency's modules, by the name `--pool` takes (celery/concurrency/__init__.py ALIASES)
+_POOL_MODULES = {"solo": "solo", "thread": "threads", "prefork": "prefork", "gevent": "gevent", "eventlet": "eventlet"}
+
+
+@signals.worker_init.connect
+def _check_the_pool(sender=None, **_):
+    """The pool Celery really runs, for every record; a queue that names another pool stops the worker (exit 2)."""
+    cls = getattr(sender, "pool_cls", None)
+    module = getattr(cls, "__module__", "") or ""
+    POOL.update(pool=_POOL_MODULES.get(module.rsplit(".", 1)[-1], module or None),
+                concurrency=getattr(sender, "concurrency", None))
+    if CONFIG.pool and POOL["pool"] != CONFIG.pool:
+        print(f"worker: QUEUE={CONFIG.queue}: the queue is the {CONFIG.pool} pool's, this worker runs "
+              f"{POOL['pool']} (start it with `celery worker --pool={CONFIG.pool}`); exiting", file=sys.stderr, flush=True)
+        raise SystemExit(2)
 
 
 @signals.worker_init.connect
@@ -81,10 +98,12 @@ def _announce(**_):
     log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir).describe())
     facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
     log.warning(
-        "worker=%s queue=%s strategy=%s cleanup=%d broker=%s %s",
+        "worker=%s queue=%s strategy=%s pool=%s concurrency=%s cleanup=%d broker=%s %s",
         CONFIG.worker_name,
         CONFIG.queue,
         CONFIG.strategy,
+        POOL["pool"],
+        POOL["concurrency"],
         CONFIG.cleans_up,
         CONFIG.broker.kind,
         facts,

@@ -91,6 +91,10 @@ class WorkerConfig:
     calibration_dir: str | None = None
     # CONNECTION: per-call (each call opens and closes its DuckDB connection) or reused (app/strategies.py)
     connection: str = "per-call"
+    # the Celery pool its queue names (app/axes.py); None: a queue outside the grammar, any pool
+    pool: str | None = None
+    # WORKLOAD: the C call it times out (app/workload_axis.py); the queue implies it
+    workload: str = axes.DEFAULT_WORKLOAD
 
     @property
     def cleans_up(self) -> bool:
@@ -110,6 +114,10 @@ class WorkerConfig:
         start_method = SETTINGS["START_METHOD"].read(env) or implied_start
         if implied_start and start_method != implied_start:
             raise ConfigError("START_METHOD", start_method, f"{implied_start} (or unset): queue {queue} implies it")
+        implied_workload = spec.workload if spec else axes.DEFAULT_WORKLOAD
+        workload = SETTINGS["WORKLOAD"].read(env, default=implied_workload)
+        if spec and queue not in axes.ARTICLE_WORKERS and workload != implied_workload:
+            raise ConfigError("WORKLOAD", workload, f"{implied_workload} (or unset): queue {queue} implies it")
         connection = SETTINGS["CONNECTION"].read(env)
         if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
             raise ConfigError("CONNECTION", connection, f"per-call with {strategy}: its connection lives in a task "
@@ -126,4 +134,6 @@ class WorkerConfig:
             broker=BrokerConfig.from_env(env),
             calibration_dir=SETTINGS["CALIBRATION_DIR"].read(env),
             connection=connection,
+            pool=spec.pool if spec else None,
+            workload=workload,
         )

@@ -151,8 +151,9 @@ def flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
 def choice_list(
     env: Mapping[str, str], name: str, default: Iterable[str], choices: Iterable[str]
 ) -> tuple[str, ...]:
-    """A comma-separated list of names, each from `choices`, no duplicates, at least one."""
-    choices = tuple(choices)
+    """A comma-separated list of names, each from `choices` (anything with `in`: axes.QUEUE_NAMES
+    is a grammar), no duplicates, at least one."""
+    choices = choices if hasattr(choices, "__contains__") else tuple(choices)
     expected = list_expected(choices)
     raw = _raw(env, name)
     if raw is None:

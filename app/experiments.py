@@ -330,7 +330,8 @@ def send(params: dict) -> dict:
 
     params: queue, task, iterations, rows (None: DUCKDB_ROWS=auto, the worker sizes the query),
     timeout, run_id, time_limits (send Celery's soft/hard time limits with each task) and wait
-    (seconds for all the results). A task that failed is recorded as outcome `failed`, one whose
+    (seconds for all the results); `options`, Celery's options for each task instead of the
+    time_limits choice (`scripts/lab pools`: a soft limit alone, a hard limit alone). A task that failed is recorded as outcome `failed`, one whose
     result did not come back as `missing`, each in the producer's own record; a broker lost while
     sending is an error (no result line: the job runs again).
     """
@@ -353,14 +354,17 @@ def send(params: dict) -> dict:
         print(*args, **kwargs, flush=True)
 
     try:
-        sent = producer.enqueue(celery, cfg, say, task=params["task"], time_limits=time_limits)
+        sent = producer.enqueue(celery, cfg, say, task=params["task"], time_limits=time_limits,
+                                options=params.get("options"))
         if any(result is None for *_, result in sent):
             raise RuntimeError("the broker was lost while sending the tasks")
         collected = producer.collect(cfg, sent, say, budget=float(params["wait"]), failure_outcome="failed")
     finally:
         producer._drop_reply_queue(celery)  # as the producer does: no empty reply queue left on the broker
     records = sorted(collected.records + collected.missing, key=lambda r: r["iteration"])
-    return {"queue": queue, "records": records, "time_limits": producer.task_options(cfg, queue, time_limits) or None}
+    options = params.get("options")
+    limits = producer.task_options(cfg, queue, time_limits) if options is None else options
+    return {"queue": queue, "records": records, "time_limits": limits or None}
 
 
 EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling": pickling, "send": send}

@@ -269,6 +269,10 @@ SPEC = (
             default_doc=f"implied by the queue (`{axes.ARTICLE_WORKERS['gil'][1]}`, "
                         f"`gil-clean`: `{axes.ARTICLE_WORKERS['gil-clean'][1]}`)",
             read_note="`scripts/lab` sets it per worker"),
+    Setting("WORKLOAD", "choice", axes.DEFAULT_WORKLOAD, "the C call that is timed out",
+            ("workers", "compose"), choices=axes.WORKLOAD_NAMES, note="(docs/workloads.md)",
+            default_doc=f"implied by the queue (`{axes.DEFAULT_WORKLOAD}` unless it ends in another workload)",
+            read_note="`scripts/lab` sets it per worker"),
     Setting("CLEANUP_CHILDREN", "flag", False, "reap the task processes after each timeout (the article's fix)",
             ("workers", *_LAB), default_doc="0 (`gil-clean`: 1)"),
     Setting("SETTLE_SECONDS", "number", defaults.SETTLE_SECONDS, "the wait between the two snapshots after a timeout",
@@ -282,7 +286,7 @@ SPEC = (
     Setting("CONNECTION", "choice", CONNECTIONS[0], "the timed-out call's DuckDB connection: opened and closed "
             "by each call, or one the worker keeps open", ("workers",), choices=CONNECTIONS,
             note="(`reused`: the in-process strategies only; a process strategy refuses it)"),
-    Setting("QUEUE", "text", "gil", "the queue a worker consumes; its name implies build, strategy, start method",
+    Setting("QUEUE", "text", "gil", "the queue a worker consumes; its name implies build, strategy, start method, pool, workload",
             ("workers",), pattern=QUEUE_PATTERN,
             expected="a queue name of lowercase letters, digits, '.', '+', '-' (1-64 chars)",
             read_note="Compose and `scripts/lab` set it per worker"),

@@ -27,7 +27,7 @@ from celery.utils.log import get_task_logger
 from . import calibrate, defaults, probe, strategies
 from .cleanup import reap_tasks
 from .followers import FOLLOWER, Followed
-from .worker import CONFIG, RUNTIME
+from .worker import CONFIG, POOL, RUNTIME
 
 log = get_task_logger("tasks.leak_demo")
 
@@ -156,6 +156,7 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
         "pid": os.getpid(),
         **RUNTIME,
         "strategy": CONFIG.strategy,
+        **POOL,  # the Celery pool that ran it, and its concurrency
         "cleanup_enabled": CONFIG.cleans_up,
         "broker": CONFIG.broker.kind,
         "rows": rows,

@@ -7,6 +7,8 @@ fixes once, from its environment and its interpreter:
   CONFIG   the WorkerConfig parsed from os.environ; a bad value stops the worker with one line
            naming the variable and exit status 2
   RUNTIME  the interpreter's facts every record carries, taken after importing DuckDB
+  POOL     the Celery pool this worker runs and its concurrency, filled in by app/celery.py's
+           worker_init hook (a prefork pool process inherits it)
 """
 
 from __future__ import annotations
@@ -42,3 +44,6 @@ except ImportError as exc:
     # reports "Module 'app' has no attribute 'celery'" instead (celery/app/utils.py find_app).
     print(f"worker: cannot import duckdb - {type(exc).__name__}: {exc}", file=sys.stderr)
     raise SystemExit(1) from None
+
+
+POOL: dict = {"pool": None, "concurrency": None}

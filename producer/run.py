@@ -36,12 +36,14 @@ def task_options(cfg: ProducerConfig, queue: str, time_limits: bool | None = Non
 
 
 def enqueue(celery, cfg: ProducerConfig, say=print, *, task: str = defaults.TASK_NAME,
-            time_limits: bool | None = None) -> list[tuple[str, int, object]]:
+            time_limits: bool | None = None, options: dict | None = None) -> list[tuple[str, int, object]]:
     """Send every iteration to every target queue, interleaved so queues progress together.
 
     If the broker goes away while sending, the rest is not sent: those entries carry None
     instead of a result and `collect` reports them as missing. `task` and `time_limits` (see
-    task_options) are for `scripts/lab claims`, which sends its own task to queues of its own.
+    task_options) are for `scripts/lab claims`, which sends its own task to queues of its own;
+    `options` (Celery's apply_async options, e.g. a soft limit alone) replace task_options'
+    choice, for `scripts/lab pools`. Each result remembers when it was sent (`lab_sent_at`).
     """
     sent = []
     lost = None
@@ -54,7 +56,9 @@ def enqueue(celery, cfg: ProducerConfig, say=print, *, task: str = defaults.TASK
             if cfg.query_seconds is not None:  # unset: the task's own default (the auto target)
                 kwargs["query_seconds"] = cfg.query_seconds
             try:
-                result = celery.send_task(task, kwargs=kwargs, queue=queue, **task_options(cfg, queue, time_limits))
+                chosen = task_options(cfg, queue, time_limits) if options is None else options
+                result = celery.send_task(task, kwargs=kwargs, queue=queue, **chosen)
+                result.lab_sent_at = time.monotonic()
             except BROKER_ERRORS as exc:
                 lost = exc
                 say(f"[producer] broker lost while sending ({type(exc).__name__}: {exc}): the rest is not sent",
@@ -139,6 +143,8 @@ def collect(cfg: ProducerConfig, sent, say=print, *, budget: float | None = None
                     record = result.get(disable_sync_subtasks=False, timeout=10)
                 else:
                     record = _failure_record(cfg, queue, iteration, result, failure_outcome)
+                    sent_at = getattr(result, "lab_sent_at", None)  # within one poll (0.1 s) of the failure
+                    record["seen_after"] = None if sent_at is None else round(time.monotonic() - sent_at, 3)
             except BROKER_ERRORS as exc:
                 # Each failed poll is bounded (broker_connection_timeout); keep the rest for the
                 # next pass and never wait past the deadline.

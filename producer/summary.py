@@ -15,6 +15,7 @@ COLUMNS = (
     ("gil", "GIL on"),
     ("start", "start"),
     ("strategy", "strategy"),
+    ("pool", "pool"),
     ("n", "iters"),
     ("timeouts", "timeouts"),
     ("other", "ok/err/miss"),
@@ -87,6 +88,12 @@ def strategy_of(record: dict) -> str:
     return record.get("strategy") or "?"
 
 
+def pool_of(record: dict) -> str:
+    """The Celery pool a record's queue names (the worker's own for its records; the queue's for the producer's)."""
+    spec = axes.parse_queue(record.get("queue") or "")
+    return spec.pool if spec else "?"
+
+
 def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
     """One summary row per queue, in the order the queues were asked for."""
     by_queue: dict[str, list[dict]] = defaultdict(list)
@@ -107,6 +114,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
                 "gil": {True: "yes", False: "no"}.get(first.get("gil_enabled"), "?"),
                 "start": first.get("start_method", "?"),
                 "strategy": first.get("strategy") or (strategy_of(recs[0]) if recs else "?"),
+                "pool": first.get("pool") or (pool_of(recs[0]) if recs else "?"),
                 "n": len(recs),
                 "timeouts": outcomes.count("timeout"),
                 "other": f"{outcomes.count('ok')}/{outcomes.count('error') + outcomes.count('killed')}/"
@@ -176,7 +184,11 @@ def notes(records: Iterable[dict]) -> list[str]:
     out = []
     for queue, recs in by_queue.items():
         recs.sort(key=lambda r: r["iteration"])
-        early = [r for r in recs if r.get("outcome") == "ok"]
+        ok = [r for r in recs if r.get("outcome") == "ok"]
+        late = [r for r in ok if (r.get("elapsed") or 0) > (r.get("timeout") or float("inf"))]
+        early = [r for r in ok if r not in late]
+        if late:
+            out.append(_not_stopped(queue, late, len(recs)))
         if early:
             out.append(_finished_early(queue, early, len(recs)))
         leaked = [len(r.get("leaked_task_pids") or []) for r in recs]
@@ -224,6 +236,17 @@ def _burned(recs: list[dict], settle_cpu: float) -> str | None:
     lost = f"; {unanswered} iteration(s) not followed" if unanswered else ""
     return (f"{end:.2f} CPU s burned after the deadlines, to the end of the run{still} "
             f"({settle_cpu:.2f} s of it in the settle windows){lost}")
+
+
+def _not_stopped(queue: str, late: list[dict], total: int) -> str:
+    """The query outlived its deadline and returned its value: the strategy did not stop it
+    (e.g. Celery's time limits in the threads pool, the interrupt greenlet under gevent)."""
+    r = late[0]
+    took = max(x.get("elapsed") or 0 for x in late)
+    pool = f" in the {r['pool']} pool" if r.get("pool") else ""
+    verb = "nothing stopped the query" if len(late) == total else f"{len(late)} of {total} iterations were not stopped"
+    return (f"{queue}: {verb}: {r.get('strategy') or 'its strategy'}{pool} let it run to its end "
+            f"({took:.2f} s, past the {r['timeout']:g} s deadline)")
 
 
 def _finished_early(queue: str, early: list[dict], total: int) -> str:

@@ -68,11 +68,11 @@ def render() -> str:
             lines.append(f"    # {spec.strategy} needs the {spec.pool} pool: {axes.POOLS[spec.pool].summary}")
             lines.append(f'    command: ["sh", "-c", "exec celery -A app worker {pool} -Q \\"$$QUEUE\\" '
                          f'-n \\"$$WORKER_NAME@%h\\" --loglevel=INFO"]')
-        # said explicitly, so a TIMEOUT_STRATEGY / START_METHOD exported in the shell (read by
+        # said explicitly, so a TIMEOUT_STRATEGY / START_METHOD / WORKLOAD exported in the shell (read by
         # *worker-env for the article's workers) cannot change a matrix cell
         start = f", START_METHOD: {spec.start_method}" if spec.start_method else ""
         lines.append(f"    environment: {{<<: *worker-env{EXTRA_ENV[spec.build]}, QUEUE: {queue}, WORKER_NAME: {queue}, "
-                     f"TIMEOUT_STRATEGY: {spec.strategy}{start}}}")
+                     f"TIMEOUT_STRATEGY: {spec.strategy}{start}, WORKLOAD: {spec.workload}}}")
     lines.append(END)
     return "\n".join(lines) + "\n"
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import optional, paths, procs
+from . import runner
 from .runner import LocalRun, UsageError, WorkerSpec
 
 sys.path.insert(0, str(paths.REPO))
@@ -39,7 +40,7 @@ OVERRIDES = settings.names("scripts/lab")
 
 def worker_spec(queue: str) -> WorkerSpec:
     spec = axes.parse_queue(queue)
-    return WorkerSpec(queue, spec.build, spec.strategy, spec.pool)
+    return WorkerSpec(queue, spec.build, spec.strategy, spec.pool, workload=spec.workload)
 
 
 def _parser(mode: str):
@@ -65,6 +66,12 @@ def _parser(mode: str):
     p.add_argument("--strategies", metavar="LIST", expects=strategies,
                    help=f"the strategy matrix instead of the article's workers, queues <build>.<strategy>: {strategies}")
     p.add_argument("--builds", metavar="LIST", expects=builds, help=f"with --strategies: {builds} (default {ALL})")
+    pools = f"{ALL}, or a comma-separated list of {', '.join(axes.POOL_NAMES)}"
+    p.add_argument("--pools", metavar="LIST", expects=pools,
+                   help=f"with --strategies: the Celery pools, {pools} (default: each strategy's own; docs/pools.md)")
+    workloads = f"{ALL}, or a comma-separated list of {', '.join(axes.WORKLOAD_NAMES)}"
+    p.add_argument("--workloads", metavar="LIST", expects=workloads,
+                   help=f"with --strategies: the C calls timed out, {workloads} (default duckdb; docs/workloads.md)")
     p.add_argument("overrides", nargs="*", metavar="VARIABLE=value", help="a setting for this run, e.g. ITERATIONS=5")
     return p
 
@@ -89,9 +96,9 @@ def _choices(name: str, value: str, choices: Sequence[str]) -> tuple[str, ...]:
 def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
     """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`.
 
-    `--strategies a,b [--builds gil,nogil]` is shorthand for the strategy matrix's queues,
-    TARGET_QUEUES=gil.a,gil.b,nogil.a,nogil.b (validated like any TARGET_QUEUES); `all` means
-    every strategy / every build. `-h`/`--help` prints the usage and raises SystemExit(0).
+    `--strategies a,b [--builds gil,nogil] [--pools p,q] [--workloads w]` is shorthand for the
+    strategy matrix's queues, TARGET_QUEUES=gil.a,gil.b,nogil.a,nogil.b (builds x strategies x
+    pools x workloads, validated like any TARGET_QUEUES); `all` means every value of the axis. `-h`/`--help` prints the usage and raises SystemExit(0).
     """
     ns = _parser(mode).parse_intermixed_args(list(args))
     out: dict[str, str] = {}
@@ -102,12 +109,15 @@ def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
         if key not in OVERRIDES:
             raise UsageError(f"{arg!r}: unknown variable {key}, expected one of {', '.join(OVERRIDES)}")
         out[key] = value
-    if ns.builds is not None and ns.strategies is None:
-        raise UsageError("--builds goes with --strategies")
+    for flag in ("builds", "pools", "workloads"):
+        if getattr(ns, flag) is not None and ns.strategies is None:
+            raise UsageError(f"--{flag} goes with --strategies (e.g. --strategies {ALL} --{flag} {getattr(ns, flag)})")
     if ns.strategies is not None:
         strategies = _choices("STRATEGIES", ns.strategies, axes.STRATEGY_NAMES)
         builds = _choices("BUILDS", ns.builds, axes.BUILDS) if ns.builds is not None else axes.BUILDS
-        out["TARGET_QUEUES"] = ",".join(axes.strategy_queue(b, st) for b in builds for st in strategies)
+        pools = _choices("POOLS", ns.pools, axes.POOL_NAMES) if ns.pools is not None else (None,)
+        workloads = _choices("WORKLOADS", ns.workloads, axes.WORKLOAD_NAMES) if ns.workloads is not None else (None,)
+        out["TARGET_QUEUES"] = ",".join(axes.matrix_queues(builds, strategies, pools, workloads=workloads))
     return out
 
 
@@ -208,6 +218,20 @@ def run(plan: Plan, say=print) -> int:
         pythons = {w.build: str(built_python(w.build, env)) for w in plan.workers}
         pythons.setdefault("gil", str(built_python("gil", env)))
     producer_python = pythons["gil"]
+    # a pool or workload whose package this interpreter lacks (gevent on 3.14t): said, and the rest measured
+    runnable = []
+    for spec in plan.workers:
+        missing = runner.missing_modules(pythons[spec.build], spec.needs)
+        if missing:
+            plan.skipped.append(f"{spec.queue} ({'; '.join(missing.values())})")
+            say(f"[lab] skipped {spec.queue}: {'; '.join(missing.values())}")
+        else:
+            runnable.append(spec)
+    if not runnable:
+        raise UsageError("TARGET_QUEUES: nothing left to run on these interpreters (see the skipped lines above)")
+    if len(runnable) < len(plan.workers):
+        env = {**env, "TARGET_QUEUES": ",".join(w.queue for w in runnable)}
+        plan.workers = runnable
 
     run_id = plan.producer.run_id
     results = Path(plan.producer.results_dir).resolve()
@@ -224,7 +248,7 @@ def run(plan: Plan, say=print) -> int:
         say("[lab] workers ready; running the producer")
 
         # producer, in the foreground
-        penv = {**local.env, "RESULTS_DIR": str(results), "RUN_ID": run_id}
+        penv = {**local.env, "RESULTS_DIR": str(results), "RUN_ID": run_id, "TARGET_QUEUES": env["TARGET_QUEUES"]}
         penv["SUMMARY_NOTE"] = summary_note(plan, producer_python, broker_desc)
         proc = subprocess.run([producer_python, "-m", "producer"], env=penv, cwd=paths.REPO)
         return proc.returncode

@@ -22,15 +22,17 @@ state record. Thread-safe: claims starts jobs from several threads; once the run
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import socket
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from . import paths, procs, rabbit
+from . import optional, paths, procs, rabbit
 from app import axes, defaults  # stdlib-only; labctl put the repository root on sys.path
 
 READY_SECONDS = 90.0  # a worker must say " ready." within this
@@ -58,6 +60,13 @@ class WorkerSpec:
     max_tasks_per_child: int | None = None
     concurrency: int = 1  # --concurrency, for the pools that take it
     gil_off: bool = True  # nogil: PYTHON_GIL=0, as the lab's nogil workers run
+    workload: str = axes.DEFAULT_WORKLOAD  # the C call it times out (the queue's, for the grammar's queues)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The optional modules the worker's interpreter must have: its pool's and its workload's."""
+        workload = axes.WORKLOADS[self.workload]
+        return tuple(m for m in (axes.POOLS[self.pool].package, workload.module if workload.package else None) if m)
 
     @property
     def worker_name(self) -> str:
@@ -78,6 +87,26 @@ class WorkerSpec:
             python, "-m", "celery", "-A", self.app, "worker", *axes.POOLS[self.pool].argv(self.concurrency), *recycle, "-Q", self.queue,
             "-n", f"{self.worker_name}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
         ]
+
+
+def missing_modules(python: str, modules: Iterable[str]) -> dict[str, str]:
+    """The `modules` that `python` cannot import, each with a reason for the run's line (what
+    scripts/labctl/optional.py recorded when it was left out of the venv, e.g. no cp314t wheel)."""
+    modules = tuple(modules)
+    if not modules:
+        return {}
+    probe = ("import importlib.util, json, sys; "
+             "print(json.dumps([m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]))")
+    done = subprocess.run([python, "-c", probe, *modules], capture_output=True, text=True, timeout=60)
+    absent = json.loads(done.stdout) if done.returncode == 0 else list(modules)
+    record_path = Path(python).parent.parent / optional.RECORD
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    out = {}
+    for module in absent:
+        why = next((f"{pin}: {reason}" for pin, reason in record.get("missing", {}).items()
+                    if pin.split("==")[0] == module), "not installed")
+        out[module] = f"{module} is not importable on {python} ({why})"
+    return out
 
 
 def base_env(env: Mapping[str, str], run_id: str, drop: Iterable[str] = ()) -> dict[str, str]:

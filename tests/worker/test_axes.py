@@ -31,13 +31,16 @@ def test_every_known_queue_parses_back_to_its_name(queue):
     spec = axes.parse_queue(queue)
     assert spec is not None and spec.name == queue
     if queue not in axes.ARTICLE_WORKERS:
-        assert axes.strategy_queue(spec.build, spec.strategy, spec.start_method) == queue
+        assert axes.strategy_queue(spec.build, spec.strategy, spec.start_method, spec.pool, spec.workload) == queue
 
 
 @pytest.mark.parametrize("name", ["celery", "GIL", "gil.magic", "gil.interrupt.fork", "gil.process.vfork",
-                                  "pypy.process", "gil.", ""])
+                                  "pypy.process", "gil.", "", "gil.interrupt.solo", "gil.prefork-time-limit.prefork",
+                                  "gil.interrupt.duckdb", "gil.interrupt.sqlite.threads", "gil.process.threads.fork",
+                                  "gil.interrupt.threads.sqlite.x"])
 def test_names_outside_the_grammar_parse_to_none(name):
-    """A start method only goes with a strategy that starts processes; unknown parts are refused."""
+    """A start method only goes with a strategy that starts processes; parts come in the grammar's order, a
+    strategy's own pool and DuckDB are never named (one name per cell), unknown parts are refused."""
     assert axes.parse_queue(name) is None
 
 
@@ -55,7 +58,8 @@ def test_worker_config_native_spec_and_producer_read_the_registry():
         assert (cfg.strategy, cfg.start_method) == (spec.strategy, spec.start_method)
         assert cfg.cleans_up == axes.STRATEGIES[spec.strategy].cleans_up
         worker = native.worker_spec(queue)
-        assert worker.pool == axes.STRATEGIES[spec.strategy].pool
+        assert worker.pool == (spec.pool_named or axes.STRATEGIES[spec.strategy].pool) == cfg.pool
+        assert worker.workload == spec.workload == cfg.workload
         assert all(flag in worker.argv("python", "host") for flag in axes.POOLS[worker.pool].argv())
 
 
