@@ -22,7 +22,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from dataclasses import dataclass
 
 from .axes import Sign
 from .workload_axis import WORKLOADS, Workload
