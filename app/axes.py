@@ -83,6 +83,11 @@ class Strategy:
     cleans_up: bool = False  # the task reaps the task processes after a timeout (app/cleanup.py)
     time_limits: bool = False  # the producer sends Celery's soft/hard time limits with the task
     main_thread: bool = False  # needs the main thread (SIGALRM)
+    stop: str | None = None  # the workload's own stop it uses (a name of Workload.stops); None: works on any
+
+    def runs_on(self, workload: str) -> bool:
+        """Whether the workload has what this strategy needs (numpy has no interrupt hook: no `interrupt`)."""
+        return self.stop is None or self.stop in WORKLOADS[workload].stops
 
     @property
     def in_plain_process(self) -> bool:
@@ -102,9 +107,9 @@ STRATEGY_LIST = (
     Strategy("signals", "_signals", "timeout-decorator with SIGALRM (main thread only)",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, ANY_TIMEOUT_ERROR), main_thread=True),
     Strategy("interrupt", "_interrupt", "a watchdog thread calls con.interrupt() at the deadline",
-             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT)),
+             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT), stop="interrupt"),
     Strategy("deadline", "_deadline", "DuckDB's own SET max_execution_time; no thread, no process",
-             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT)),
+             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT), stop="deadline"),
     Strategy("prefork-time-limit", "_plain",
              "no decorator: Celery's prefork pool enforces soft_time_limit / time_limit",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, SOFT_TIME_LIMIT, ANY_TIMEOUT_ERROR),
@@ -212,13 +217,15 @@ def matrix_queues(builds=BUILDS, strategies=None, pools=(None,), start_methods=(
     return tuple(out)
 
 
-KNOWN_QUEUES = tuple(dict.fromkeys(
+KNOWN_QUEUES = tuple(q for q in dict.fromkeys(
     tuple(ARTICLE_WORKERS)
     + matrix_queues()
     + matrix_queues(strategies=PROCESS_STRATEGIES, start_methods=START_METHODS)
     + matrix_queues(pools=(None, *POOL_NAMES), start_methods=(None, *START_METHODS))
     + matrix_queues(workloads=WORKLOAD_NAMES)
-))  # every shape of the grammar; TARGET_QUEUES accepts any name of QUEUE_NAMES
+) if (spec := parse_queue(q)) and STRATEGIES[spec.strategy].runs_on(spec.workload))
+# every shape of the grammar a worker runs (not `gil.interrupt.numpy`: numpy has no interrupt);
+# TARGET_QUEUES accepts any name of QUEUE_NAMES
 
 
 def limits_ignored(strategy: str | None, pool: str | None) -> bool:

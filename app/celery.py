@@ -95,13 +95,14 @@ def _announce(**_):
     # Measure the query's speed now, before the first task: sizing is not part of any iteration.
     from .calibrate import cached
 
-    log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir).describe())
+    log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir, workload=CONFIG.workload).describe())
     facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
     log.warning(
-        "worker=%s queue=%s strategy=%s pool=%s concurrency=%s cleanup=%d broker=%s %s",
+        "worker=%s queue=%s strategy=%s workload=%s pool=%s concurrency=%s cleanup=%d broker=%s %s",
         CONFIG.worker_name,
         CONFIG.queue,
         CONFIG.strategy,
+        CONFIG.workload,
         POOL["pool"],
         POOL["concurrency"],
         CONFIG.cleans_up,

@@ -118,6 +118,9 @@ class WorkerConfig:
         workload = SETTINGS["WORKLOAD"].read(env, default=implied_workload)
         if spec and queue not in axes.ARTICLE_WORKERS and workload != implied_workload:
             raise ConfigError("WORKLOAD", workload, f"{implied_workload} (or unset): queue {queue} implies it")
+        if not axes.STRATEGIES[strategy].runs_on(workload):
+            raise ConfigError("TIMEOUT_STRATEGY", strategy, f"a strategy {workload} has a stop for: {workload} has no "
+                                                            f"{axes.STRATEGIES[strategy].stop} (docs/workloads.md)")
         connection = SETTINGS["CONNECTION"].read(env)
         if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
             raise ConfigError("CONNECTION", connection, f"per-call with {strategy}: its connection lives in a task "

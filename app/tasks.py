@@ -66,8 +66,10 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
     timeout = float(timeout)
 
     # Sizing the query (measured once per worker, before the first baseline: not part of any iteration)
-    calibration = calibrate.cached(CONFIG.duckdb_threads, CONFIG.calibration_dir)
+    calibration = calibrate.cached(CONFIG.duckdb_threads, CONFIG.calibration_dir, workload=CONFIG.workload)
     target = calibrate.target_seconds(timeout, CONFIG.settle_seconds, query_seconds)
+    if CONFIG.workload != "duckdb":
+        rows = None  # DUCKDB_ROWS sizes DuckDB's query; every other workload is sized by its own calibration
     requested = "auto" if rows is None else rows
     rows = calibration.rows_for(target) if rows is None else rows
     expected = calibration.seconds_for(rows)
@@ -77,7 +79,7 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
     started_before = _started_children()
     # the deadline and every time of the record count from the task's start in this process (app/celery.py)
     outcome = strategies.run(CONFIG.strategy, rows, timeout, CONFIG.duckdb_threads, clock=strategies.TASK_CLOCK.take(),
-                             connection=CONFIG.connection)
+                             connection=CONFIG.connection, workload=CONFIG.workload)
     returned = time.monotonic()
     timed_out = outcome.outcome == "timeout"
     # The timeline's clock starts at the deadline (at the return, for a call that ended in time);
@@ -156,6 +158,7 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
         "pid": os.getpid(),
         **RUNTIME,
         "strategy": CONFIG.strategy,
+        "workload": CONFIG.workload,
         **POOL,  # the Celery pool that ran it, and its concurrency
         "cleanup_enabled": CONFIG.cleans_up,
         "broker": CONFIG.broker.kind,

@@ -16,6 +16,7 @@ COLUMNS = (
     ("start", "start"),
     ("strategy", "strategy"),
     ("pool", "pool"),
+    ("workload", "workload"),
     ("n", "iters"),
     ("timeouts", "timeouts"),
     ("other", "ok/err/miss"),
@@ -94,6 +95,12 @@ def pool_of(record: dict) -> str:
     return spec.pool if spec else "?"
 
 
+def workload_of(record: dict) -> str:
+    """The workload a record's queue names (DuckDB for the article's queues and the ones that name none)."""
+    spec = axes.parse_queue(record.get("queue") or "")
+    return spec.workload if spec else "?"
+
+
 def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
     """One summary row per queue, in the order the queues were asked for."""
     by_queue: dict[str, list[dict]] = defaultdict(list)
@@ -115,6 +122,7 @@ def rows(records: Iterable[dict], queues: Iterable[str]) -> list[dict]:
                 "start": first.get("start_method", "?"),
                 "strategy": first.get("strategy") or (strategy_of(recs[0]) if recs else "?"),
                 "pool": first.get("pool") or (pool_of(recs[0]) if recs else "?"),
+                "workload": first.get("workload") or (workload_of(recs[0]) if recs else "?"),
                 "n": len(recs),
                 "timeouts": outcomes.count("timeout"),
                 "other": f"{outcomes.count('ok')}/{outcomes.count('error') + outcomes.count('killed')}/"
@@ -155,6 +163,11 @@ def header(records: Iterable[dict]) -> list[str]:
     return lines + workload(records)
 
 
+def _millions(rate: float) -> str:
+    """A speed in millions per second as the summary shows it: 240, 39, 0.6."""
+    return f"{rate / 1e6:.0f}" if rate >= 9.5e6 else f"{rate / 1e6:.2g}"
+
+
 def workload(records: Iterable[dict]) -> list[str]:
     """How each queue's query was sized: the measured speed, the rows used, the expected duration."""
     sizes: dict[tuple, list[str]] = {}
@@ -162,15 +175,18 @@ def workload(records: Iterable[dict]) -> list[str]:
         cal = r.get("calibration")
         if not cal:
             continue
-        key = (cal["python"], cal["build"], r["rows"], r["rows_requested"], r.get("query_seconds"),
-               r["expected_seconds"], round(cal["rows_per_second"], -6), r["timeout"])
+        name = cal.get("workload") or "duckdb"
+        key = (name, cal.get("unit") or "rows", cal["python"], cal["build"], r["rows"], r["rows_requested"],
+               r.get("query_seconds"), r["expected_seconds"], float(f"{cal['rows_per_second']:.2g}"), r["timeout"])
         sizes.setdefault(key, []).append(r["queue"])
     lines = []
-    for (python, build, rows, requested, target, expected, rate, timeout), queues in sizes.items():
-        how = f"DUCKDB_ROWS=auto, QUERY_SECONDS={target:g}" if requested == "auto" else f"DUCKDB_ROWS={requested}"
+    for (name, unit, python, build, rows, requested, target, expected, rate, timeout), queues in sizes.items():
+        auto = "DUCKDB_ROWS=auto" if name == "duckdb" else f"{name}: sized by its calibration"
+        how = f"{auto}, QUERY_SECONDS={target:g}" if requested == "auto" else f"DUCKDB_ROWS={requested}"
+        what = "" if name == "duckdb" else f"{name} "
         lines.append(
-            f"workload: {rows:,} rows ({how}), expected {expected:.1f} s at {rate / 1e6:.0f}M rows/s measured on "
-            f"{python} {build} = {expected / timeout:.1f}x the {timeout:g} s timeout ({', '.join(sorted(set(queues)))})"
+            f"workload: {what}{rows:,} {unit} ({how}), expected {expected:.1f} s at {_millions(rate)}M {unit}/s measured "
+            f"on {python} {build} = {expected / timeout:.1f}x the {timeout:g} s timeout ({', '.join(sorted(set(queues)))})"
         )
     return lines
 

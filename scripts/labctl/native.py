@@ -148,6 +148,10 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
         if mode == "quick" and spec.build == "nogil":
             skipped.append(queue)
             continue
+        strategy = axes.STRATEGIES[spec.strategy]
+        if not strategy.runs_on(spec.workload):
+            skipped.append(f"{queue} ({spec.workload} has no {strategy.stop} stop)")
+            continue
         WorkerConfig.from_env({**env, **spec.env()})  # same checks the worker makes at start-up
         workers.append(spec)
     if not workers:
@@ -256,12 +260,13 @@ def run(plan: Plan, say=print) -> int:
 
 def summary_note(plan: Plan, producer_python: str, broker_desc: str) -> str:
     lines = [f"broker: {broker_desc}"]
+    others = [q for q in plan.skipped if not (plan.mode == "quick" and q.startswith("nogil"))]
     if plan.mode == "quick":
         lines.append(
             "nogil skipped: it needs the free-threaded CPython 3.14 build (`scripts/lab setup`, then `scripts/lab run`)"
         )
-    elif plan.skipped:
-        lines.append("skipped: " + ", ".join(plan.skipped))
+    if others:
+        lines.append("skipped: " + ", ".join(others))
     return "\n".join(lines)
 
 
