@@ -247,7 +247,7 @@ class PyArrow(Impl):
     def execute(self, handle, size: int) -> int:
         import pyarrow.compute as pc
 
-        values = pc.random(int(size), initial_value=0)
+        values = pc.random(int(size), initializer=0)
         with handle:
             indices = pc.sort_indices(values)
         return len(indices)
@@ -258,7 +258,7 @@ class PyArrow(Impl):
     def usable(self, handle) -> bool:
         import pyarrow.compute as pc
 
-        return self.execute(handle, 1000) == 1000 and pc.sum(pc.random(10, initial_value=1)).is_valid
+        return self.execute(handle, 1000) == 1000 and pc.sum(pc.random(10, initializer=1)).is_valid
 
 
 class _SigintHandle:
@@ -312,6 +312,40 @@ def get(name: str) -> Impl:
 def has_stop(workload: str, strategy: str) -> bool:
     """Whether `strategy` can run on `workload`: every strategy but interrupt and deadline, which need a declared stop."""
     return strategy not in ("interrupt", "deadline") or strategy in WORKLOADS[workload].stops
+
+
+def other_thread_speed(workload: str, size: int) -> float:
+    """How fast another Python thread counts while the call runs here, as a fraction of its speed alone.
+
+    About 0 when the call holds the GIL (the builtin on a GIL build), near 1 when it releases it
+    or there is no GIL (less on a busy machine: the thread shares the cores with the call)."""
+    impl = get(workload)
+
+    def count(seconds: float | None, stop: threading.Event, out: list) -> None:
+        n, end = 0, None if seconds is None else time.perf_counter() + seconds
+        while not stop.is_set() and (end is None or time.perf_counter() < end):
+            for _ in range(1000):
+                pass
+            n += 1
+        out.append(n)
+
+    alone: list = []
+    t = time.perf_counter()
+    count(0.2, threading.Event(), alone)
+    alone_rate = alone[0] / (time.perf_counter() - t)
+    stop, during = threading.Event(), []
+    handle = impl.connect(1)
+    try:
+        thread = threading.Thread(target=count, args=(None, stop, during), name="lab-gil-probe")
+        t = time.perf_counter()
+        thread.start()
+        impl.execute(handle, size)
+        took = time.perf_counter() - t
+        stop.set()
+        thread.join()
+    finally:
+        impl.close(handle)
+    return round(during[0] / max(1e-9, took) / alone_rate, 3)
 
 
 def timed_work(workload: str, size: int, threads: int = 1) -> tuple[int, float]:

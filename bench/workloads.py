@@ -54,6 +54,8 @@ from app.workload_axis import WORKLOAD_NAMES, WORKLOADS  # noqa: E402
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
 INTERPRETERS = ("host", "gil", "nogil")
 SAMPLE_INTERVAL = 0.01
+# a call stopped when its work ended within this share of what was left of it at the deadline
+LATE = 0.25
 EXIT_CODE = 49  # proc(5) field 52, exit_code (waitpid's status), in procfs.stat's numbering
 
 
@@ -159,37 +161,6 @@ def _install_celery_sigterm() -> str:
     return "celery"
 
 
-def thread_speed_during(impl, size: int) -> float:
-    """How fast another Python thread counted while the call ran, as a fraction of its speed alone."""
-    import threading
-
-    def count(seconds: float | None, stop: threading.Event, out: list) -> None:
-        n, end = 0, None if seconds is None else time.perf_counter() + seconds
-        while not stop.is_set() and (end is None or time.perf_counter() < end):
-            for _ in range(1000):
-                pass
-            n += 1
-        out.append((n, time.perf_counter()))
-
-    alone: list = []
-    t = time.perf_counter()
-    count(0.2, threading.Event(), alone)
-    alone_rate = alone[0][0] / (alone[0][1] - t)
-    stop, during = threading.Event(), []
-    handle = impl.connect(1)
-    try:
-        thread = threading.Thread(target=count, args=(None, stop, during))
-        t = time.perf_counter()
-        thread.start()
-        impl.execute(handle, size)
-        t_end = time.perf_counter()
-        stop.set()
-        thread.join()
-    finally:
-        impl.close(handle)
-    return round(during[0][0] / max(1e-9, t_end - t) / alone_rate, 3)
-
-
 class Child:
     """Every cell of one interpreter, in this process."""
 
@@ -287,10 +258,13 @@ class Child:
             return {"workload": name, "error": info["error"]}
         cal = self.calibrate.cached(1, workload=name)
         size = cal.rows_for(a.timeout * a.query_factor)
-        t = time.perf_counter()
-        impl.run(size)
-        alone = time.perf_counter() - t
-        speed = thread_speed_during(impl, cal.rows_for(0.3))
+        took = []
+        for _ in range(2):  # the first one also warms the library up
+            t = time.perf_counter()
+            impl.run(size)
+            took.append(time.perf_counter() - t)
+        alone = min(took)
+        speed = self.workloads.other_thread_speed(name, cal.rows_for(0.3))
         self.say(f"{name}: {size:,} {impl.unit} ({alone:.2f} s alone, {cal.describe()}); another thread ran at "
                  f"{speed:.0%} of its speed during the call")
         cells = {}
@@ -307,7 +281,12 @@ class Child:
                "python_gil_env": os.environ.get("PYTHON_GIL"), "start_method": self.mp.get_start_method(),
                "sigterm": sigterm, "workloads": {}}
         for name in a.workloads:
-            out["workloads"][name] = self.workload(name)
+            try:
+                out["workloads"][name] = self.workload(name)
+            except Exception as exc:  # noqa: BLE001 - one line, and the rest is measured
+                self.reap(grace=0.2)
+                self.say(f"{name}: failed ({type(exc).__name__}: {exc}): not measured")
+                out["workloads"][name] = {"workload": name, "error": f"failed: {type(exc).__name__}: {exc}"[:200]}
         out["gil_enabled_at_end"] = self.interpreter.gil_enabled()
         return out
 
@@ -427,7 +406,7 @@ def summarize(result: dict, timeout: float) -> list[dict]:
                     row["stops"] = cell["stops"]
                     rows.append(row)
                     continue
-                late = 0.5 * (w["alone_s"] - timeout) * 1000
+                late = LATE * (w["alone_s"] - timeout) * 1000
                 ended = [c["work_ended_ms"] for c in calls]
                 back = [c["back_ms"] for c in calls]
                 stopped = sum(1 for c, e in zip(calls, ended) if _stopped(c, e, late))
@@ -458,7 +437,7 @@ def summarize(result: dict, timeout: float) -> list[dict]:
 
 def _stopped(call: dict, ended_ms: float | None, late_ms: float) -> bool:
     """Whether the call's work was stopped: its task process killed by a signal, else its work ended in the first
-    half of what was left of it at the deadline (a task process that exited 0 finished its call)."""
+    LATE share of what was left of it at the deadline (a task process that exited 0 finished its call)."""
     exits = call.get("task_exits") or []
     if exits:
         return all(e.startswith("signal") for e in exits)
