@@ -215,9 +215,12 @@ class Child:
                     "stopped_ms": None if out.stopped is None else round((out.stopped - a.timeout) * 1000, 2)}
             if st.starts_processes:
                 tasks = [p.pid for p in self.probe.snapshot().tasks if not p.zombie]
-                if st.cleans_up and out.outcome == "timeout":
-                    self.reap(grace=a.cleanup_grace)
                 exits: dict = {}
+                if st.cleans_up and out.outcome == "timeout":
+                    # the clean-up reaps our own children itself: its counts say how each one ended
+                    done = self.reap(grace=a.cleanup_grace)
+                    exits.update({f"cleanup-{i}": "signal 9" if i < done.killed else "signal 15"
+                                  for i in range(done.terminated)})
                 ended, still = self.wait_for_tasks(tasks, returned + max(3.0, 2 * alone), exits)
                 call["task_exits"] = sorted(exits.values())  # a zombie's, where one was seen before its reaping
                 call["task_processes"] = len(tasks)

@@ -20,7 +20,7 @@ from app.cleanup import reap_tasks
 from app.workload_axis import WORKLOAD_NAMES, WORKLOADS
 
 TIMEOUT = 0.1
-FACTOR = 10  # each call would run FACTOR x TIMEOUT on its own
+FACTOR = 6  # each call would run FACTOR x TIMEOUT on its own
 MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
 GIL_HELD_SPEED = labtest.threshold("LAB_TEST_GIL_HELD_SPEED", 0.15)
 GIL_FREE_SPEED = labtest.threshold("LAB_TEST_GIL_FREE_SPEED", 0.25)
