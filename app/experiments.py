@@ -329,7 +329,7 @@ def send(params: dict) -> dict:
     with the producer's own enqueue and collect (producer/run.py).
 
     params: queue, task, iterations, rows (None: DUCKDB_ROWS=auto, the worker sizes the query),
-    timeout, run_id, time_limits (send Celery's soft/hard time limits with each task) and wait
+    query_seconds (None: the worker's auto target), timeout, run_id, time_limits (send Celery's soft/hard time limits with each task) and wait
     (seconds for all the results); `options`, Celery's options for each task instead of the
     time_limits choice (`scripts/lab pools`: a soft limit alone, a hard limit alone). A task that failed is recorded as outcome `failed`, one whose
     result did not come back as `missing`, each in the producer's own record; a broker lost while
@@ -343,7 +343,7 @@ def send(params: dict) -> dict:
     rows = params.get("rows")
     cfg = ProducerConfig(
         iterations=int(params["iterations"]), duckdb_rows=None if rows is None else int(rows),
-        duckdb_timeout=float(params["timeout"]), query_seconds=None, target_queues=(params["queue"],),
+        duckdb_timeout=float(params["timeout"]), query_seconds=params.get("query_seconds"), target_queues=(params["queue"],),
         results_dir="", run_id=params.get("run_id"), result_grace=0.0, settle_seconds=0.0,
         broker=BrokerConfig.from_env(os.environ),
     )

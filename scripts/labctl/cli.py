@@ -20,6 +20,7 @@ COMMANDS = {
     "run": "the full lab: broker, gil / gil-clean / nogil workers, producer, summary",
     "down": "stop anything a crashed run left behind",
     "claims": "measure the article's claims and write results/<run>/claims.md",
+    "pools": "what each Celery pool does with time limits, signals and processes: results/<run>/pools.md",
 }
 ALL = "all"  # as the value of a list option: every choice
 
@@ -119,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import claims
 
         return claims.main(rest)
+    if command == "pools":
+        from . import pools
+
+        return pools.main(rest)
     print(f"lab: unknown command {command!r}: expected {', '.join(list(COMMANDS)[:-1])} or {list(COMMANDS)[-1]}"
           " (scripts/lab --help)", file=sys.stderr)
     return 2

@@ -227,8 +227,9 @@ def run(plan: Plan, say=print) -> int:
     for spec in plan.workers:
         missing = runner.missing_modules(pythons[spec.build], spec.needs)
         if missing:
-            plan.skipped.append(f"{spec.queue} ({'; '.join(missing.values())})")
-            say(f"[lab] skipped {spec.queue}: {'; '.join(missing.values())}")
+            why = f"{'; '.join(missing.values())} on the {spec.build} build"
+            plan.skipped.append(f"{spec.queue} ({why})")
+            say(f"[lab] skipped {spec.queue}: {why}")
         else:
             runnable.append(spec)
     if not runnable:

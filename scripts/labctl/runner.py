@@ -90,8 +90,9 @@ class WorkerSpec:
 
 
 def missing_modules(python: str, modules: Iterable[str]) -> dict[str, str]:
-    """The `modules` that `python` cannot import, each with a reason for the run's line (what
-    scripts/labctl/optional.py recorded when it was left out of the venv, e.g. no cp314t wheel)."""
+    """The `modules` that `python` cannot import, each with a short reason for the run's line (what
+    scripts/labctl/optional.py recorded when it was left out of the venv, e.g. "no gevent
+    (gevent==26.9.0: no wheel for this interpreter)")."""
     modules = tuple(modules)
     if not modules:
         return {}
@@ -105,7 +106,7 @@ def missing_modules(python: str, modules: Iterable[str]) -> dict[str, str]:
     for module in absent:
         why = next((f"{pin}: {reason}" for pin, reason in record.get("missing", {}).items()
                     if pin.split("==")[0] == module), "not installed")
-        out[module] = f"{module} is not importable on {python} ({why})"
+        out[module] = f"no {module} ({why})" if why != "not installed" else f"{module} is not installed"
     return out
 
 
