@@ -1,0 +1,239 @@
+"""The lab's worker plus the pool benchmark's task (bench/pools.py): `celery -A app.bench_worker worker ...`.
+
+`bench.payoff` is one task of the free-threaded payoff benchmark (issue 14): the lab's DuckDB
+query under the worker's TIMEOUT_STRATEGY (app/strategies.py `run`, the deadline counted from the
+task's start as in `tasks.leak_demo`), then a Python-side step that keeps the interpreter busy:
+it fetches result rows from DuckDB and turns each into a Python dict, then folds them (bytecode,
+the part the GIL serialises). Both parts are sized by the caller from measurements on the
+worker's own interpreter (`calibrate` below): the query in rows (app/calibrate.py), the Python
+step in rows per second of this very step. The task returns its times (time.monotonic(), which
+every process on the host reads alike), so the caller sees which tasks overlapped.
+
+Run inside a lab venv, two helpers print one line `BENCH-RESULT {json}` on stdout:
+
+    python -m app.bench_worker calibrate JSON   # {"folder": ...}: DuckDB's rows/s and the step's rows/s
+    python -m app.bench_worker send JSON        # warm-up, idle pings, the batch with pings, every record
+
+The lab's own workers never load this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+
+from . import calibrate, strategies
+from .celery import app  # noqa: F401  (`celery -A app.bench_worker` finds the app here)
+from .worker import CONFIG, POOL, RUNTIME
+
+RESULT_PREFIX = "BENCH-RESULT "
+TASK_NAME = "bench.payoff"
+
+# The Python-side step: result rows turned into Python objects.
+STEP_SQL = "SELECT range AS id, range % 97 AS k, hash(range) % 1000003 AS h FROM range(?)"
+STEP_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate.py times the query)
+STEP_PROBE_START = 2_000
+
+_local = threading.local()  # one DuckDB connection per thread for the step (never shared between threads)
+
+
+def _step_connection():
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = _local.con = duckdb.connect(":memory:")
+        con.execute("SET threads=1")
+    return con
+
+
+def python_step(rows: int) -> int:
+    """Fetch `rows` result rows and turn each into a dict, then fold them: mostly bytecode."""
+    fetched = _step_connection().execute(STEP_SQL, [int(rows)]).fetchall()
+    objects = []
+    for id_, k, h in fetched:
+        objects.append({"id": id_, "key": f"k{k}", "score": (h * 31 + id_) % 1009, "even": not id_ & 1})
+    total = 0
+    for obj in objects:
+        total += obj["score"] if obj["even"] else -obj["score"]
+    return total
+
+
+def measure_step() -> dict:
+    """The step's speed on this interpreter: rows per second, grown until one call takes
+    STEP_PROBE_SECONDS, then the median of three calls of that size (as calibrate.measure)."""
+    began = time.perf_counter()
+    python_step(STEP_PROBE_START)  # warm-up
+    rows = STEP_PROBE_START
+    while True:
+        t = time.perf_counter()
+        python_step(rows)
+        took = time.perf_counter() - t
+        if took >= STEP_PROBE_SECONDS or rows >= 10**9:
+            break
+        rows = int(rows * min(10.0, max(1.5, 1.2 * STEP_PROBE_SECONDS / max(took, 1e-4))))
+    times = [took]
+    for _ in range(2):
+        t = time.perf_counter()
+        python_step(rows)
+        times.append(time.perf_counter() - t)
+    median = statistics.median(times)
+    return {"rows_per_second": round(rows / median, 1), "probe_rows": rows, "probe_seconds": round(median, 6),
+            "measured_seconds": round(time.perf_counter() - began, 3)}
+
+
+@app.task(name=TASK_NAME, bind=True, resultrepr_maxsize=120)
+def payoff(self, index: int, rows: int, timeout: float, step_rows: int, run_id: str | None = None) -> dict:
+    """The query under the worker's strategy (deadline from the task's start), then the Python step."""
+    clock = strategies.TASK_CLOCK.take()
+    outcome = strategies.run(CONFIG.strategy, int(rows), float(timeout), CONFIG.duckdb_threads, clock=clock,
+                             connection=CONFIG.connection)
+    query_end = time.monotonic()
+    step_value = python_step(step_rows) if step_rows else 0
+    end = time.monotonic()
+    out = outcome.as_dict()
+    timed_out = outcome.outcome == "timeout"
+    return {
+        "run_id": run_id,
+        "index": index,
+        "queue": CONFIG.queue,
+        "worker": CONFIG.worker_name,
+        "pid": os.getpid(),
+        "thread": threading.get_ident(),
+        **RUNTIME,
+        **POOL,
+        "strategy": CONFIG.strategy,
+        "rows": rows,
+        "timeout": timeout,
+        "step_rows": step_rows,
+        "step_value": step_value,
+        **out,
+        "start": out["clock_start"],  # the task's start (task_prerun, or the prefork pool's accept)
+        "query_end": round(query_end, 6),
+        "end": round(end, 6),
+        "step_seconds": round(end - query_end, 6),
+        "overshoot": round(outcome.elapsed - timeout, 6) if timed_out else None,
+        "stop_overshoot": (round(outcome.stopped - timeout, 6) if timed_out and outcome.stopped is not None
+                           else None),
+    }
+
+
+# --- helpers run as `python -m app.bench_worker NAME JSON` ----------------------------------------
+
+
+def calibrate_here(params: dict) -> dict:
+    """DuckDB's rows/s (published to `folder`, which the run's workers of this build then read) and the step's."""
+    calibration = calibrate.cached(1, params.get("folder"))
+    return {**RUNTIME, "calibration": calibration.as_dict(), "step": measure_step()}
+
+
+class Pinger(threading.Thread):
+    """Pings one worker node every `interval` seconds until stopped: when each ping went out, how long the reply took."""
+
+    def __init__(self, make_app, node: str, interval: float, timeout: float):
+        super().__init__(name="bench-pinger", daemon=True)
+        self.app, self.node, self.interval, self.timeout = make_app(), node, interval, timeout
+        self.samples: list[dict] = []
+        self._stop_event = threading.Event()
+
+    def ping_once(self) -> dict:
+        sent = time.monotonic()
+        try:
+            replies = self.app.control.ping(destination=[self.node], timeout=self.timeout)
+            error = None
+        except Exception as exc:  # noqa: BLE001 - a broker hiccup is a sample without a reply
+            replies, error = [], f"{type(exc).__name__}: {exc}"[:160]
+        back = time.monotonic()
+        answered = any(self.node in r for r in replies or [])
+        return {"sent": round(sent, 6), "latency": round(back - sent, 6) if answered else None, "error": error}
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.samples.append(self.ping_once())
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(self.timeout + 5)
+
+
+def send(params: dict) -> dict:
+    """Warm-up tasks, idle pings, then the batch (with pings meanwhile); every record back.
+
+    params: queue, node (the worker's `<name>@<host>`), tasks ([{"index", "rows", "step_rows"}]),
+    warmup (how many small tasks first), timeout, run_id, wait (seconds for all results),
+    idle_pings, ping_interval, ping_timeout.
+    """
+    from app.broker import make_celery
+    from app.config import BrokerConfig
+
+    broker = BrokerConfig.from_env(os.environ)
+
+    def make_app():
+        return make_celery(broker, main="gil-timeout-lab-bench")
+
+    client = make_app()
+    queue, timeout, run_id = params["queue"], float(params["timeout"]), params.get("run_id")
+    ping_timeout, interval = float(params.get("ping_timeout", 3.0)), float(params.get("ping_interval", 0.1))
+
+    def submit(batch):
+        return [(t["index"], client.send_task(TASK_NAME, kwargs={"index": t["index"], "rows": t["rows"],
+                                                                 "timeout": timeout, "step_rows": t["step_rows"],
+                                                                 "run_id": run_id}, queue=queue))
+                for t in batch]
+
+    def gather(sent, budget):
+        deadline = time.monotonic() + budget
+        records, errors = [], []
+        for index, result in sent:
+            try:
+                records.append(result.get(timeout=max(0.1, deadline - time.monotonic()), propagate=True))
+            except Exception as exc:  # noqa: BLE001 - recorded: the report counts it
+                errors.append({"index": index, "error": f"{type(exc).__name__}: {exc}"[:200]})
+        return records, errors
+
+    pinger = Pinger(make_app, params["node"], interval, ping_timeout)
+    try:
+        warm = [{"index": -1 - i, "rows": 1000, "step_rows": 1000} for i in range(int(params.get("warmup", 0)))]
+        warm_records, warm_errors = gather(submit(warm), 60.0) if warm else ([], [])
+        idle = [pinger.ping_once() for _ in range(int(params.get("idle_pings", 10)))]
+        pinger.start()
+        sent_at = time.monotonic()
+        records, errors = gather(submit(params["tasks"]), float(params["wait"]))
+        done_at = time.monotonic()
+        pinger.stop()
+    finally:
+        if str(client.conf.result_backend).startswith("rpc://"):  # no empty reply queue left on the broker
+            try:
+                with client.connection_for_write() as conn:
+                    client.backend.binding(conn.default_channel).delete()
+            except Exception:  # noqa: BLE001
+                pass
+    return {"queue": queue, "records": sorted(records, key=lambda r: r["index"]), "errors": errors,
+            "warmup": {"records": len(warm_records), "errors": warm_errors},
+            "sent_at": round(sent_at, 6), "done_at": round(done_at, 6),
+            "pings": {"idle": idle, "load": pinger.samples}}
+
+
+HELPERS = {"calibrate": calibrate_here, "send": send}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in HELPERS:
+        print(f"usage: python -m app.bench_worker {{{','.join(HELPERS)}}} JSON", file=sys.stderr)
+        return 2
+    data = HELPERS[argv[0]](json.loads(argv[1]))
+    print(RESULT_PREFIX + json.dumps(data, sort_keys=True), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run under the module's real name, so the task registered is app.bench_worker's, not __main__'s.
+    from app import bench_worker
+
+    raise SystemExit(bench_worker.main())
