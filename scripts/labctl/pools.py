@@ -244,6 +244,7 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
     chosen = [BY_NAME[n] for n in s.mechanisms]
     started_at = time.monotonic()
     with runner.LocalRun(s.run_id, env, logs=s.results_dir.resolve() / s.run_id / "logs", broker=s.broker,
+                         broker_url=env.get("BROKER_URL") or None,
                          drop=("PYTEST_*", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD", "WORKLOAD",
                                "SETTLE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME"),
                          grace=5.0, say=say, tag="[pools]") as local:
