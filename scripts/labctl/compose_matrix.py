@@ -1,10 +1,12 @@
-"""The Compose profile `mitigations`, generated from the registry (app/axes.py).
+"""The Compose profiles `mitigations` and `pools`, generated from the registry (app/axes.py).
 
-One worker service per strategy queue of each build (plus `process.fork`, the article's case:
-the start method Python 3.11 and the article used), each consuming the queue it is named after; the worker derives strategy, start
-method and clean-up from the queue, and the pool comes from the strategy's declaration. The
-block lives in docker-compose.yml between its two marker lines; a test checks that it is what
-this module renders, so adding a strategy to the registry adds its services:
+`mitigations`: one worker service per strategy queue of each build (plus `process.fork`, the
+article's case: the start method Python 3.11 and the article used) in the strategy's own pool.
+`pools`: every strategy of each build in every other pool (`<build>.<strategy>.<pool>`). Each
+service consumes the queue it is named after; the worker derives strategy, start method, pool,
+workload and clean-up from the queue. Each block lives in docker-compose.yml between its two
+marker lines; a test checks that it is what this module renders, so adding a strategy or a pool
+to the registry adds its services:
 
     python3 scripts/labctl/compose_matrix.py --write     # regenerate the block in place
     python3 scripts/labctl/compose_matrix.py --check     # exit 1 if docker-compose.yml differs
@@ -14,20 +16,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app import axes  # noqa: E402
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
-BEGIN = "  # ==== profile `mitigations`: the strategy matrix, generated from app/axes.py ===="
-END = "  # ==== end of profile `mitigations` ===="
 IMAGES = {"gil": "*image-gil", "nogil": "*image-nogil"}
 EXTRA_ENV = {"gil": "", "nogil": ', PYTHON_GIL: "0"'}  # keep the GIL off after `import duckdb`
+# Cells no image can run: the pool's package has no wheel for the build (requirements/optional.txt
+# installs wheels only; `scripts/lab pools` reports the same cell as "not run").
+NOT_BUILT = {("nogil", "gevent"): "gevent 26.9.0 has no cp314t wheel"}
 
 
-def queues() -> list[str]:
-    """The matrix: every strategy per build, and `.fork` for the strategies that start processes."""
+def marker(profile: str, what: str) -> tuple[str, str]:
+    return (f"  # ==== profile `{profile}`: {what}, generated from app/axes.py ====",
+            f"  # ==== end of profile `{profile}` ====")
+
+
+def mitigation_queues() -> list[str]:
+    """The strategy matrix: every strategy per build in its own pool, and `.fork` for `process`."""
     out = []
     for build in axes.BUILDS:
         for strategy in axes.STRATEGY_LIST:
@@ -37,35 +47,78 @@ def queues() -> list[str]:
     return out
 
 
-def service_name(queue: str) -> str:
-    return "mit-" + queue.replace(".", "-").replace("+", "-")
+def pool_queues() -> list[str]:
+    """The pool matrix: every strategy per build in every pool but its own (that one is `mitigations`')."""
+    return [axes.strategy_queue(b, s.name, pool=p) for b in axes.BUILDS for p in axes.POOL_NAMES
+            for s in axes.STRATEGY_LIST if p != s.pool and (b, p) not in NOT_BUILT]
 
 
-def render() -> str:
-    lines = [
-        BEGIN,
+queues = mitigation_queues  # the name tests/worker/test_axes.py and older readers use
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    what: str
+    prefix: str  # of the service names
+    queues: Callable[[], list[str]]
+    intro: tuple[str, ...]
+
+    @property
+    def begin(self) -> str:
+        return marker(self.name, self.what)[0]
+
+    @property
+    def end(self) -> str:
+        return marker(self.name, self.what)[1]
+
+
+PROFILES = (
+    Profile("mitigations", "the strategy matrix", "mit-", mitigation_queues, (
         "  # One worker per timeout strategy and build, each consuming the queue it is named after",
         "  # (<build>.<strategy>[.<start method>]; the worker derives strategy and start method from it,",
         "  # the pool is the one the strategy declares). Regenerate: python3 scripts/labctl/compose_matrix.py --write",
         "  #",
         "  #   docker compose --profile mitigations up -d",
-        f"  #   TARGET_QUEUES={','.join(queues())} \\",
+        "  #   TARGET_QUEUES={queues} \\",
         "  #     docker compose run --rm producer",
         "  #   docker compose --profile mitigations down",
         "  #",
         "  # `process` runs with the image's default start method (forkserver on 3.14); `process.fork` is",
         "  # the article's case (the task process inherits Celery's SIGTERM handler and keeps running).",
-    ]
-    for queue in queues():
+    )),
+    Profile("pools", "every strategy in every other Celery pool", "pool-", pool_queues, (
+        "  # One worker per strategy, build and pool other than the strategy's own (those are the",
+        "  # mitigations profile's), each consuming <build>.<strategy>.<pool>; the worker checks that it runs",
+        "  # the pool its queue names. One task at a time (--concurrency=1), so each record measures one call.",
+        "  # Not generated: " + "; ".join(f"{b} {p} ({why})" for (b, p), why in NOT_BUILT.items()) + ".",
+        "  # Regenerate: python3 scripts/labctl/compose_matrix.py --write; docs/pools.md has what they show.",
+        "  #",
+        "  #   docker compose --profile pools up -d",
+        "  #   TARGET_QUEUES={queues} \\",
+        "  #     docker compose run --rm producer",
+        "  #   docker compose --profile pools down",
+    )),
+)
+
+
+def service_name(queue: str, prefix: str = "mit-") -> str:
+    return prefix + queue.replace(".", "-").replace("+", "-")
+
+
+def render(profile: Profile = PROFILES[0]) -> str:
+    queues = profile.queues()
+    lines = [profile.begin, *(line.replace("{queues}", ",".join(queues)) for line in profile.intro)]
+    for queue in queues:
         spec = axes.parse_queue(queue)
         pool = " ".join(axes.POOLS[spec.pool].argv())
         lines += [
-            f"  {service_name(queue)}:",
+            f"  {service_name(queue, profile.prefix)}:",
             f"    <<: [*worker, {IMAGES[spec.build]}]",
-            "    profiles: [mitigations]",
+            f"    profiles: [{profile.name}]",
         ]
         if spec.pool != "solo":
-            lines.append(f"    # {spec.strategy} needs the {spec.pool} pool: {axes.POOLS[spec.pool].summary}")
+            lines.append(f"    # the {spec.pool} pool: {axes.POOLS[spec.pool].summary}")
             lines.append(f'    command: ["sh", "-c", "exec celery -A app worker {pool} -Q \\"$$QUEUE\\" '
                          f'-n \\"$$WORKER_NAME@%h\\" --loglevel=INFO"]')
         # said explicitly, so a TIMEOUT_STRATEGY / START_METHOD / WORKLOAD exported in the shell (read by
@@ -73,14 +126,16 @@ def render() -> str:
         start = f", START_METHOD: {spec.start_method}" if spec.start_method else ""
         lines.append(f"    environment: {{<<: *worker-env{EXTRA_ENV[spec.build]}, QUEUE: {queue}, WORKER_NAME: {queue}, "
                      f"TIMEOUT_STRATEGY: {spec.strategy}{start}, WORKLOAD: {spec.workload}}}")
-    lines.append(END)
+    lines.append(profile.end)
     return "\n".join(lines) + "\n"
 
 
-def current(text: str) -> str:
-    """The block as docker-compose.yml has it now (marker lines included)."""
-    start = text.index(BEGIN)
-    end = text.index(END, start) + len(END) + 1
+def current(text: str, profile: Profile = PROFILES[0]) -> str:
+    """The block as docker-compose.yml has it now (marker lines included); "" when it has none."""
+    if profile.begin not in text:
+        return ""
+    start = text.index(profile.begin)
+    end = text.index(profile.end, start) + len(profile.end) + 1
     return text[start:end]
 
 
@@ -93,13 +148,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     text = COMPOSE.read_text()
     if args.print:
-        print(render(), end="")
+        print("".join(render(p) for p in PROFILES), end="")
         return 0
     if args.check:
-        same = current(text) == render()
-        print("docker-compose.yml: mitigations profile " + ("up to date" if same else "differs from app/axes.py"))
-        return 0 if same else 1
-    COMPOSE.write_text(text.replace(current(text), render()))
+        stale = [p.name for p in PROFILES if current(text, p) != render(p)]
+        print("docker-compose.yml: " + (f"profile(s) {', '.join(stale)} differ from app/axes.py" if stale
+                                         else "generated profiles up to date"))
+        return 1 if stale else 0
+    for p in PROFILES:
+        block = current(text, p)
+        # a profile new to the file goes after the last generated one
+        text = text.replace(block, render(p)) if block else text.replace(
+            current(text, PROFILES[0]), current(text, PROFILES[0]) + "\n" + render(p))
+    COMPOSE.write_text(text)
     return 0
 
 

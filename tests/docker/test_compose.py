@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 import labtest
+from labctl import compose_matrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -50,7 +51,7 @@ SMALL = {"ITERATIONS": "2", "DUCKDB_TIMEOUT": "0.3"}
 # Variables docker-compose.yml interpolates: the test decides them, never the caller's shell.
 COMPOSE_VARS = (
     "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "QUERY_SECONDS", "TARGET_QUEUES", "SETTLE_SECONDS", "RESULT_GRACE_SECONDS",
-    "RUN_ID", "TIMEOUT_STRATEGY", "START_METHOD", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "WORKER_INIT",
+    "RUN_ID", "TIMEOUT_STRATEGY", "START_METHOD", "WORKLOAD", "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "WORKER_INIT",
     "RESULTS_HOST_DIR", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "FLOWER_PORT", "COMPOSE_PROJECT_NAME",
     "COMPOSE_FILE", "COMPOSE_PROFILES", "PYTHON_GIL", "LAB_RUN_ID", "LAB_IMAGE",
 )
@@ -314,6 +315,26 @@ def test_nogil_worker(lab):
     assert {(r["build"], r["gil_enabled"], r["outcome"]) for r in records} == {("nogil", False, "timeout")}, records
     lines = labtest.ITER_LINE.findall(lab.logs("worker-nogil", since=since))
     assert [int(n) for n, *_ in lines] == [1, 2], lines
+
+
+def test_pools_profile_cells_behave_as_the_capability_table_says(lab):
+    """`--profile pools`: generated threads and gevent workers serve their cells as docs/pools.md says."""
+    cells = {"gil.interrupt.threads": ("timeout", "threads"), "gil.signals.threads": ("error", "threads"),
+             "gil.interrupt.gevent": ("ok", "gevent")}
+    services = [compose_matrix.service_name(q, "pool-") for q in cells]
+    lab.compose("--profile", "pools", "up", "-d", "--wait", *services, timeout=600)
+    lab.remember_containers()
+    try:
+        proc = lab.compose("run", "--rm", "-e", f"TARGET_QUEUES={','.join(cells)}", "-e", "ITERATIONS=1",
+                           "-e", "DUCKDB_TIMEOUT=0.3", "-e", "QUERY_SECONDS=3", "producer", timeout=600)
+        run_dir = _run_dir_for(proc.stdout, lab.results)
+        records = {r["queue"]: r for r in labtest.records(run_dir)}
+        got = {q: (records[q]["outcome"], records[q]["pool"]) for q in cells}
+        assert got == cells, got
+        assert records["gil.signals.threads"]["exception_type"] == "ValueError"  # SIGALRM: main thread only
+        assert records["gil.interrupt.gevent"]["elapsed"] > 0.3  # the watchdog greenlet ran only after the query
+    finally:
+        lab.compose("--profile", "pools", "rm", "-s", "-f", *services, timeout=300, check=False)
 
 
 def test_plain_up_runs_one_round_on_all_three_workers(lab):

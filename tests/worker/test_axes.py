@@ -93,9 +93,19 @@ def test_the_docs_table_is_the_registry():
     assert prose == list(axes.STRATEGY_NAMES), prose
 
 
-def test_the_compose_matrix_is_generated_from_the_registry():
-    """docker-compose.yml's mitigations profile is what compose_matrix renders: one service per matrix queue."""
+@pytest.mark.parametrize("profile", compose_matrix.PROFILES, ids=lambda p: p.name)
+def test_the_compose_matrix_is_generated_from_the_registry(profile):
+    """docker-compose.yml's mitigations and pools profiles are what compose_matrix renders: one service per queue."""
     text = (labtest.REPO / "docker-compose.yml").read_text()
-    assert compose_matrix.current(text) == compose_matrix.render(), "run: python3 scripts/labctl/compose_matrix.py --write"
-    for queue in compose_matrix.queues():
-        assert f"  {compose_matrix.service_name(queue)}:\n" in text
+    assert compose_matrix.current(text, profile) == compose_matrix.render(profile), \
+        "run: python3 scripts/labctl/compose_matrix.py --write"
+    for queue in profile.queues():
+        assert f"  {compose_matrix.service_name(queue, profile.prefix)}:\n" in text
+
+
+def test_the_pools_profile_names_every_other_pool_of_every_strategy():
+    """Every strategy runs in every pool but its own on each build, but the cells no image can run (gevent on 3.14t)."""
+    cells = {(s.build, s.strategy, s.pool) for s in map(axes.parse_queue, compose_matrix.pool_queues())}
+    want = {(b, s.name, p) for b in axes.BUILDS for s in axes.STRATEGY_LIST for p in axes.POOL_NAMES
+            if p != s.pool and (b, p) != ("nogil", "gevent")}
+    assert cells == want
