@@ -52,7 +52,11 @@ def _label(queue: str, recs: list[dict]) -> str:
     start = first.get("start_method")
     build = first.get("build") or _build_of(queue)
     uses_start = strategy in axes.PROCESS_STRATEGIES
-    return f"{strategy}{' @' + start if uses_start and start else ''} ({build})"
+    pool = first.get("pool") or summary.pool_of(first)
+    workload = first.get("workload") or summary.workload_of(first)
+    extra = "".join(f" {x}" for x in (pool if pool != axes.STRATEGIES.get(strategy, axes.STRATEGY_LIST[0]).pool else "",
+                                      workload if workload not in ("duckdb", "?") else "") if x)
+    return f"{strategy}{' @' + start if uses_start and start else ''}{extra} ({build})"
 
 
 def _order(queue: str, recs: list[dict]) -> tuple:
@@ -85,8 +89,9 @@ def _trend(measured: list[dict], key: str, scale: float = 1.0) -> str:
 
 
 STRATEGY_ORDER = {name: i for i, name in enumerate(axes.STRATEGY_NAMES)}
+POOL_ORDER = {name: i for i, name in enumerate(axes.POOL_NAMES)}
 MATRIX_HEADERS = (
-    "strategy", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
+    "strategy", "pool", "workload", "build", "Python / GIL", "start", "iterations: timeout/ok/error/killed/missing",
     "overshoot p50 / max (ms)", "query stopped p50 (ms)", "CPU in settle window (s / iteration)",
     "CPU after deadline, to the end (s / iteration)",
     "quiet after deadline p50 / max (ms)", "children/zombies now, max", "settled, max", "leaked after last",
@@ -121,6 +126,8 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
         uses_start = strategy in axes.PROCESS_STRATEGIES
         row = [
             strategy,
+            first.get("pool") or summary.pool_of(first),
+            first.get("workload") or summary.workload_of(first),
             first.get("build") or _build_of(queue),
             f"{first.get('python', '?')} / {gil}",
             (first.get("start_method") or "?") if uses_start else "n/a",
@@ -139,7 +146,8 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
             str(running) if measured else "-",
             f"{_trend(measured, 'rss_bytes', MB)} / {_trend(measured, 'open_fds')} / {_trend(measured, 'threads')}",
         ]
-        order = (STRATEGY_ORDER.get(strategy, 99), row[3], row[1], queue)
+        # strategy, pool, workload, start method, build
+        order = (STRATEGY_ORDER.get(strategy, 99), POOL_ORDER.get(row[1], 99), row[2], row[5], row[3], queue)
         rows.append((order, row))
     return [row for _, row in sorted(rows)]
 
@@ -391,7 +399,7 @@ def markdown(records: list[dict], queues: list[str], run_id: str, skipped_chart:
         )
     lines += [
         "",
-        "## Strategy x build",
+        "## Strategy x pool x workload x build",
         "",
         matrix_table(records, queues),
         "",

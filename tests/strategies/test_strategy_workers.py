@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 import labtest
+from app import axes
 
 ITERATIONS = 2
 TIMEOUT = 0.6  # opening a DuckDB database takes 40 ms of CPU: with seven workers on two cores, far longer
@@ -166,9 +167,9 @@ def test_prefork_soft_time_limit_is_caught_in_the_task(matrix):
 def test_report_has_the_matrix_table_and_a_chart(matrix):
     run_dir, _, stdout = matrix
     text = (run_dir / "report.md").read_text()
-    assert "## Strategy x build" in text
+    assert "## Strategy x pool x workload x build" in text
     for strategy in ("process", "process+cleanup", "signals", "interrupt", "deadline", "prefork-time-limit"):
-        assert f"| {strategy} | gil |" in text, strategy
+        assert f"| {strategy} | {axes.STRATEGIES[strategy].pool} | duckdb | gil |" in text, strategy
     assert "still busy in 2/2" in text  # process under fork
     png = run_dir / "summary.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
