@@ -449,11 +449,19 @@ def write(run_dir: Path, records: list[dict], queues: list[str], run_id: str) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or not (Path(argv[0]) / "records.jsonl").is_file():
-        print("report: usage: python -m producer.report RESULTS_DIR/RUN (a folder with records.jsonl)", file=sys.stderr)
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m producer.report",
+                                description="(Re)write report.md and summary.png of a run from its records.jsonl.")
+    p.add_argument("run", metavar="RESULTS_DIR/RUN", help="a run's folder, with records.jsonl")
+    try:
+        ns = p.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # --help: 0; argparse's own usage errors: 2
+        return exc.code if isinstance(exc.code, int) else 2
+    if not (Path(ns.run) / "records.jsonl").is_file():
+        print(f"report: {ns.run}: expected a run's folder with records.jsonl", file=sys.stderr)
         return 2
-    run_dir = Path(argv[0])
+    run_dir = Path(ns.run)
     records = read_jsonl(run_dir / "records.jsonl")
     queues = list(dict.fromkeys(r["queue"] for r in records))
     print(write(run_dir, records, queues, run_dir.name))

@@ -109,6 +109,8 @@ def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
         if key not in OVERRIDES:
             raise UsageError(f"{arg!r}: unknown variable {key}, expected one of {', '.join(OVERRIDES)}")
         out[key] = value
+    from .cli import ALL
+
     for flag in ("builds", "pools", "workloads"):
         if getattr(ns, flag) is not None and ns.strategies is None:
             raise UsageError(f"--{flag} goes with --strategies (e.g. --strategies {ALL} --{flag} {getattr(ns, flag)})")

@@ -30,9 +30,9 @@ def _nothing_made(tmp_path) -> None:
     assert made == [], f"expected no cache and no results folder, found {made}"
 
 
-def test_commands_are_the_five_documented_ones():
-    """The table the usage and the tests below iterate over is quick, setup, run, down, claims."""
-    assert COMMANDS == ["quick", "setup", "run", "down", "claims"]
+def test_commands_are_the_six_documented_ones():
+    """The table the usage and the tests below iterate over is quick, setup, run, down, claims, pools."""
+    assert COMMANDS == ["quick", "setup", "run", "down", "claims", "pools"]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
@@ -62,7 +62,8 @@ def test_run_and_quick_help_list_every_override_strategy_and_build(capsys, mode)
     """The usage of run/quick is built from native.OVERRIDES and app.defaults at run time, so a new name shows up."""
     assert native.main(mode, ["--help"], env={}) == 0
     out = capsys.readouterr().out
-    missing = [n for n in (*native.OVERRIDES, *axes.STRATEGY_NAMES, *axes.BUILDS, "--strategies", "--builds",
+    missing = [n for n in (*native.OVERRIDES, *axes.STRATEGY_NAMES, *axes.BUILDS, *axes.POOL_NAMES,
+                           *axes.WORKLOAD_NAMES, "--strategies", "--builds", "--pools", "--workloads",
                            "VARIABLE=value", cli.ALL) if n not in out]
     assert missing == [], f"not in scripts/lab {mode} --help: {missing}"
 
@@ -89,6 +90,10 @@ def test_unknown_option_is_one_line_naming_it_exit_2_nothing_started(tmp_path, c
     (["down", "now"], "down takes no arguments, got now"),
     (["claims", "--claims"], "--claims needs a value: expected all, or"),
     (["claims", "--claims", "all,3"], "--claims 'all,3': expected all, or"),
+    (["run", "--pools", "threads"], "--pools goes with --strategies"),
+    (["run", "--strategies", "deadline", "--pools", "eventlet"], "POOLS='eventlet': expected all, or"),
+    (["quick", "--strategies", "deadline", "--workloads", "torch"], "WORKLOADS='torch': expected all, or"),
+    (["pools", "--builds", "pypy"], "BUILDS='pypy': expected all, or"),
     (["setup", "stray"], "unexpected argument 'stray'"),
     (["setup", "--version"], "--version needs a value"),
 ])
@@ -118,6 +123,29 @@ def test_builds_all_means_every_build():
     assert got == expected
     assert native.parse_overrides(["--strategies", "all", "--builds", "gil"])["TARGET_QUEUES"] == ",".join(
         axes.strategy_queue("gil", s) for s in axes.STRATEGY_NAMES)
+
+
+def test_pools_and_workloads_multiply_the_matrix():
+    """`--pools` and `--workloads` give builds x strategies x pools x workloads, naming only what is not the default."""
+    got = native.parse_overrides(["--strategies", "interrupt,prefork-time-limit", "--builds", "gil",
+                                  "--pools", "solo,threads", "--workloads", "duckdb,sqlite"])["TARGET_QUEUES"]
+    assert got.split(",") == ["gil.interrupt", "gil.interrupt.sqlite", "gil.interrupt.threads",
+                              "gil.interrupt.threads.sqlite", "gil.prefork-time-limit.solo",
+                              "gil.prefork-time-limit.solo.sqlite", "gil.prefork-time-limit.threads",
+                              "gil.prefork-time-limit.threads.sqlite"]
+
+
+def test_report_answers_help_and_bad_input(tmp_path):
+    """`python -m producer.report --help` exits 0; a folder without records.jsonl is one line and exit 2."""
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "producer.report", "--help"], cwd=labtest.REPO, capture_output=True,
+                        text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("usage: python -m producer.report"), ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "producer.report", str(tmp_path)], cwd=labtest.REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "records.jsonl" in bad.stderr, bad.stderr
 
 
 def test_all_next_to_names_is_rejected():

@@ -188,7 +188,7 @@ BAD_FLAG_VALUES = {
     "--result-grace": "0", "--settle-seconds": "99", "--query-seconds": "0",
 }
 # Lines that state what is accepted without the word "expected".
-SAYS_IT_OTHERWISE = ("down takes no arguments", "run `scripts/lab setup` first", "--builds goes with --strategies")
+SAYS_IT_OTHERWISE = ("down takes no arguments", "run `scripts/lab setup` first", "--builds goes with --strategies", "--pools goes with --strategies")
 
 
 def _first_per_name(table):
