@@ -149,8 +149,8 @@ def parse_args(argv):
         help="the Python step's length on its own, seconds (default 0.3: measured rows of it)")
     add("--long-factor", _number(float, 1.5, 100), default=3.0,
         help="how long the query of every other task would run, in timeouts (default 3: it hits the deadline)")
-    add("--short-factor", _number(float, 0.01, 0.8), default=0.3,
-        help="how long the other tasks' query runs, in timeouts (default 0.3: in time)")
+    add("--short-factor", _number(float, 0.01, 0.8), default=0.2,
+        help="how long the other tasks' query runs, in timeouts (default 0.2: in time)")
     add("--settle", _number(float, 0.1, 10, " seconds"), default=1.0,
         help="window after the batch for the leftovers' CPU, seconds (default 1)")
     add("--ping-interval", _number(float, 0.02, 5, " seconds"), default=0.1, help="seconds between pings (0.1)")
@@ -299,7 +299,8 @@ def _result(log: str) -> dict | None:
     return None
 
 
-def _wait_exit(p: procs.Started, timeout: float) -> int | None:
+def _wait_exit(p: procs.Started, timeout: float, watch: procs.Started | None = None) -> int | None:
+    """Wait for `p` (ours) to exit, its exit status; RuntimeError as soon as `watch` (its worker) is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -308,36 +309,54 @@ def _wait_exit(p: procs.Started, timeout: float) -> int | None:
             return None
         if pid:
             return os.waitstatus_to_exitcode(status)
+        if watch is not None and not procs.alive(watch.pid, watch.started):
+            try:
+                _, status = os.waitpid(watch.pid, os.WNOHANG)
+                how = _exit_text(os.waitstatus_to_exitcode(status)) if _ else "exit status unknown"
+            except ChildProcessError:
+                how = "exit status unknown"
+            log = Path(watch.log).read_text(errors="replace") if Path(watch.log).exists() else ""
+            raise RuntimeError(f"{watch.name} died during the batch ({how}); its log ends: "
+                               + " | ".join(procs.tail(log, 3).splitlines()))
         time.sleep(0.05)
     raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
 
 
-def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict, timeout: float) -> dict:
-    """`python -m app.bench_worker NAME JSON` in the run; its result line."""
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
+def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict, timeout: float,
+           watch: procs.Started | None = None) -> dict:
+    """`python -m app.bench_worker NAME JSON` in the run; its result line (`watch`: the worker it talks to)."""
     p = run.spawn(name, [python, "-m", APP_MODULE, name.split()[0], json.dumps(params)], env,
                   log=name.replace(" ", "-"))
     try:
-        code = _wait_exit(p, timeout)
+        code = _wait_exit(p, timeout, watch)
     finally:
         run.stop(p, grace=2.0)
     data = _result(p.log)
     if data is None:
-        raise RuntimeError(f"{name}: no result (exit {code}): "
-                           f"{procs.tail(Path(p.log).read_text(errors='replace'), 8)}")
+        raise RuntimeError(f"{name}: no result ({_exit_text(code)}): "
+                           + " | ".join(procs.tail(Path(p.log).read_text(errors='replace'), 4).splitlines()))
     return data
 
 
 def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int | None, sizes: dict,
-             build_env: dict, say) -> dict:
+             build_env: dict, say, attempt: int = 1) -> dict:
     queue = queue_name(build, pool, strategy, n)
-    spec = runner.WorkerSpec(queue, build, strategy, pool, name=queue, app=APP_MODULE, concurrency=n or 1)
-    cell = {"build": build, "pool": pool, "strategy": strategy, "concurrency": n or 1, "queue": queue}
+    name = queue if attempt == 1 else f"{queue}-{attempt}"  # a retry writes logs of its own
+    spec = runner.WorkerSpec(queue, build, strategy, pool, name=name, app=APP_MODULE, concurrency=n or 1)
+    cell = {"build": build, "pool": pool, "strategy": strategy, "concurrency": n or 1, "queue": queue,
+            "attempt": attempt, "load_avg_at_start": os.getloadavg()}
     missing = runner.missing_modules(python, spec.needs)
     if missing:
         cell["skipped"] = "; ".join(missing.values())
         say(f"[bench] {queue}: skipped: {cell['skipped']}")
         return cell
-    worker = run.start_worker(spec, python, build_env)
+    worker = run.start_worker(spec, python, build_env, name=f"worker {name}")
     tasks = task_list(a, sizes)
     expected = sum(sizes["long_seconds"] if t["rows"] == sizes["long_rows"] else sizes["short_seconds"]
                    for t in tasks) + len(tasks) * a.step_seconds
@@ -349,7 +368,7 @@ def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int |
                   "timeout": a.timeout, "run_id": run.run_id, "wait": wait, "idle_pings": 10,
                   "ping_interval": a.ping_interval, "ping_timeout": 5.0}
         sent = time.monotonic()
-        data = helper(run, python, f"send {queue}", params, build_env, wait + 90)
+        data = helper(run, python, f"send {name}", params, build_env, wait + 90, watch=worker)
         cell["leftovers"] = leftovers(worker.pid, before, a.settle)
         cell["seconds"] = round(time.monotonic() - sent, 2)
         cell.update(summarize(data, a))
@@ -483,7 +502,10 @@ def targets(result: dict, a) -> list[str]:
                      and c["concurrency"] == n and "tasks_per_s" in c), None)
         solo = solo_of(result, build, a.strategy)
         if cell is None or not solo:
-            lines.append(f"{build}: threads N={n} or solo+{a.strategy} not measured: no target line")
+            broken = next((c for c in result["cells"] if c["build"] == build and c.get("error")
+                           and c["pool"] in ("threads", "solo")), None)
+            why = f" ({broken['queue']}: {broken['error'].splitlines()[0][:160]})" if broken else ""
+            lines.append(f"{build}: threads N={n} or solo+{a.strategy} not measured: no target line{why}")
             continue
         ratio = cell["tasks_per_s"] / solo["tasks_per_s"]
         p99 = cell["overshoot_ms"]["p99"]
@@ -548,6 +570,7 @@ def execute(a, env, say) -> dict:
     out = Path(a.out) if a.out else REPO / "results" / run_id
     out = out.resolve()
     result = {
+        "run_id": run_id,
         "command": " ".join([PROG, *a.argv]),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpus": CORES, "platform": platform.platform(), "load_avg_at_start": os.getloadavg()},
@@ -564,7 +587,8 @@ def execute(a, env, say) -> dict:
         _, result["broker"] = run.start_broker()
         for build, python in pythons.items():
             folder = run.work / "calibration" / build
-            build_env = {"CALIBRATION_DIR": str(folder), "DUCKDB_THREADS": "1"}
+            # PYTHONFAULTHANDLER: a worker that crashes (the free-threaded build, DuckDB without the GIL) says where
+            build_env = {"CALIBRATION_DIR": str(folder), "DUCKDB_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
             if build == "nogil":
                 build_env["PYTHON_GIL"] = "0"
             cal = helper(run, python, f"calibrate {build}", {"folder": str(folder)}, build_env, 120)
@@ -579,7 +603,13 @@ def execute(a, env, say) -> dict:
                 f"({sizes['short_seconds']:.2f} s); Python step {cal['step']['rows_per_second'] / 1e3:.0f}k rows/s -> "
                 f"{sizes['step_rows']:,} rows ({a.step_seconds:g} s)")
             for pool, strategy, n in cells_of(a):
-                result["cells"].append(run_cell(run, a, build, python, pool, strategy, n, sizes, build_env, say))
+                cell = run_cell(run, a, build, python, pool, strategy, n, sizes, build_env, say)
+                if cell.get("error"):  # once more, and say so (a worker that crashed is a finding: kept)
+                    say(f"[bench] {cell['queue']}: running it once more")
+                    again = run_cell(run, a, build, python, pool, strategy, n, sizes, build_env, say, attempt=2)
+                    again["first_attempt_error"] = cell["error"]
+                    cell = again
+                result["cells"].append(cell)
     result["seconds"] = round(time.monotonic() - started, 1)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     result["left_running"] = procs.marked(run_id)
@@ -593,7 +623,9 @@ def report(result: dict, a) -> str:
             f"{m['load_avg_at_start'][0]:.2f} at the start, {m['load_avg_at_end'][0]:.2f} at the end; broker "
             f"{result.get('broker')}; {a.tasks} tasks per cell (every other one's query sized to hit the "
             f"{a.timeout:g} s deadline), Python step {a.step_seconds:g} s; {result['seconds']:.0f} s")
-    lines = [head, *result["notes"], "", tables.render(HEADERS, rows(result)), "", *targets(result, a)]
+    retried = [f"{c['queue']}: the first attempt failed: {c['first_attempt_error'].splitlines()[0][:240]}"
+               for c in result["cells"] if c.get("first_attempt_error")]
+    lines = [head, *result["notes"], "", tables.render(HEADERS, rows(result)), "", *targets(result, a), *retried]
     return "\n".join(lines)
 
 
