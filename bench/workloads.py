@@ -534,7 +534,8 @@ def facts_table(result: dict, markdown: bool = False) -> str:
 
 
 def chart(rows: list[dict], path: Path) -> bool:
-    """A heat map of the matrix: stopped (green), control back only (amber), not stopped (red), no stop (grey)."""
+    """A heat map of the matrix: stopped (green), control back only (orange), some calls (yellow), not stopped (red),
+    no such stop (grey)."""
     try:
         import matplotlib
 
@@ -545,17 +546,22 @@ def chart(rows: list[dict], path: Path) -> bool:
     cols = sorted({(r["interpreter"], r["strategy"]) for r in rows if r["strategy"] != "-"},
                   key=lambda k: (INTERPRETERS.index(k[0]) if k[0] in INTERPRETERS else 9, STRATEGIES.index(k[1])))
     wl = [w for w in WORKLOAD_NAMES if any(r["workload"] == w for r in rows)]
-    score = {"yes": 3, "control back only: the work ran on": 2, "no such stop": 0}
-    grid = [[score.get(next((r["stops"] for r in rows if (r["interpreter"], r["strategy"]) == c and r["workload"] == w),
-                            "none"), 1 if any((r["interpreter"], r["strategy"]) == c and r["workload"] == w for r in rows)
-                       else -1) for c in cols] for w in wl]
+    score = {"yes": 4, "control back only: the work ran on": 3, "no such stop": 0, "no: ran to its end": 1}
+
+    def level(c, w) -> int:
+        stops = next((r["stops"] for r in rows if (r["interpreter"], r["strategy"]) == c and r["workload"] == w), None)
+        return -1 if stops is None else score.get(stops, 2)  # 2: some calls stopped, some not
+
+    grid = [[level(c, w) for c in cols] for w in wl]
     from matplotlib.colors import ListedColormap
 
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(cols) + 2), 0.6 * len(wl) + 2))
-    ax.imshow(grid, cmap=ListedColormap(["white", "lightgrey", "tomato", "orange", "mediumseagreen"]), vmin=-1, vmax=3)
+    ax.imshow(grid, cmap=ListedColormap(["white", "lightgrey", "tomato", "gold", "orange", "mediumseagreen"]),
+              vmin=-1, vmax=4)
     ax.set_xticks(range(len(cols)), [f"{i}\n{s}" for i, s in cols], rotation=90, fontsize=7)
     ax.set_yticks(range(len(wl)), wl)
-    ax.set_title("does it stop? green yes, orange control back only, red no, grey no such stop", fontsize=8)
+    ax.set_title("does it stop? green yes, orange control back only (the work ran on), yellow some calls, red no, "
+                 "grey no such stop", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -589,6 +595,7 @@ def parse_args(argv):
     p.add_argument("--label", default="host", help=argparse.SUPPRESS)
     p.add_argument("--sampler", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--inspect", default="", help=argparse.SUPPRESS)
+    p.add_argument("--chart", default="", help=argparse.SUPPRESS)  # DIR: workloads.json -> workloads.png
     args = p.parse_args(argv)
 
     def items(flag: str, value: str, known) -> list[str]:
@@ -621,6 +628,10 @@ def main(argv=None) -> int:
     if args.inspect:
         print(json.dumps(inspect(args.inspect)))
         return 0
+    if args.chart:
+        folder = Path(args.chart)
+        rows = json.loads((folder / "workloads.json").read_text())["matrix"]
+        return 0 if chart(rows, folder / "workloads.png") else 1
     if args.child:
         # a file, not stdout: Celery's SIGTERM handler prints to stdout in timed-out task processes
         results_io.write_json(args.child, Child(args).main(), indent=None)
@@ -631,7 +642,7 @@ def main(argv=None) -> int:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "load_avg_at_start": os.getloadavg()},
-              "args": {k: v for k, v in vars(args).items() if k not in ("child", "sampler", "inspect", "label")},
+              "args": {k: v for k, v in vars(args).items() if k not in ("child", "sampler", "inspect", "label", "chart")},
               "interpreters": {}, "imports": {}}
     started = time.monotonic()
     for name, (python, extra) in find_interpreters(args).items():
@@ -657,6 +668,12 @@ def main(argv=None) -> int:
           + table(rows, markdown=True) + "\n\n" + facts_table(result, markdown=True) + "\n")
     (out / "workloads.md").write_text(md)
     png = chart(rows, out / "workloads.png")
+    for python in [] if png else [d["python_path"] for d in result["interpreters"].values()]:
+        # no matplotlib here: a measured interpreter has it (requirements/report.txt)
+        png = subprocess.run([python, str(Path(__file__).resolve()), "--chart", str(out)], env=child_env({}),
+                             cwd=REPO, capture_output=True).returncode == 0
+        if png:
+            break
     print(f"\n{result['seconds']:.0f} s; {out / 'workloads.json'}, workloads.md" + (", workloads.png" if png else ""))
     return 0
 
