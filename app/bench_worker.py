@@ -19,6 +19,7 @@ The lab's own workers never load this module.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -30,6 +31,11 @@ from . import calibrate, strategies
 from .celery import app  # noqa: F401  (`celery -A app.bench_worker` finds the app here)
 from .worker import CONFIG, POOL, RUNTIME
 
+# BENCH_GC=off (bench/pools.py --gc off): the worker runs without the cyclic GC. On 3.14t the
+# collector stops every thread and walks the whole heap, and the step allocates a dict per row.
+if os.environ.get("BENCH_GC", "on") == "off":
+    gc.disable()
+
 RESULT_PREFIX = "BENCH-RESULT "
 TASK_NAME = "bench.payoff"
 
@@ -39,6 +45,12 @@ STEP_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate
 STEP_PROBE_START = 2_000
 
 _local = threading.local()  # one DuckDB connection per thread for the step (never shared between threads)
+# duckdb.connect() from two threads at once, on 3.14t with PYTHON_GIL=0, aborts the process ("Critical
+# nanobind error", or a segfault: DuckDB 2.0.0's cp314t wheel, measured by bench/pools.py). The
+# connections this module opens (the step's, and with CONNECTION=reused the strategy's own, opened
+# once per thread before its first call) are opened one at a time; per-call connections are the
+# strategy's, opened inside strategies.run, and are not.
+CONNECT_LOCK = threading.Lock()
 
 
 def _step_connection():
@@ -46,8 +58,10 @@ def _step_connection():
     if con is None:
         import duckdb
 
-        con = _local.con = duckdb.connect(":memory:")
+        with CONNECT_LOCK:
+            con = duckdb.connect(":memory:")
         con.execute("SET threads=1")
+        _local.con = con
     return con
 
 
@@ -90,6 +104,9 @@ def measure_step() -> dict:
 def payoff(self, index: int, rows: int, timeout: float, step_rows: int, run_id: str | None = None) -> dict:
     """The query under the worker's strategy (deadline from the task's start), then the Python step."""
     clock = strategies.TASK_CLOCK.take()
+    if CONFIG.connection == "reused":  # this thread's kept connection, opened once (CONNECT_LOCK)
+        with CONNECT_LOCK:
+            strategies.REUSED.get(CONFIG.strategy, CONFIG.duckdb_threads)
     outcome = strategies.run(CONFIG.strategy, int(rows), float(timeout), CONFIG.duckdb_threads, clock=clock,
                              connection=CONFIG.connection)
     query_end = time.monotonic()
@@ -116,6 +133,7 @@ def payoff(self, index: int, rows: int, timeout: float, step_rows: int, run_id: 
         "query_end": round(query_end, 6),
         "end": round(end, 6),
         "step_seconds": round(end - query_end, 6),
+        "gc_enabled": gc.isenabled(),
         "overshoot": round(outcome.elapsed - timeout, 6) if timed_out else None,
         "stop_overshoot": (round(outcome.stopped - timeout, 6) if timed_out and outcome.stopped is not None
                            else None),

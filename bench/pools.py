@@ -141,6 +141,13 @@ def parse_args(argv):
         help="pools beside the baseline, solo+process (default solo,threads,prefork; gevent where it installs)")
     p.add_argument("--strategy", choices=STRATEGIES, default="interrupt", expects="interrupt or deadline",
                    help="the in-process timeout of every cell but the baseline (default interrupt)")
+    p.add_argument("--connection", choices=("reused", "per-call"), default="reused", expects="reused or per-call",
+                   help="the in-process cells' DuckDB connection (CONNECTION): reused, one per thread kept open "
+                        "(default; opened one at a time: concurrent duckdb.connect aborts 3.14t without the GIL), "
+                        "or per-call, the article's (the baseline, solo+process, is always per-call)")
+    p.add_argument("--gc", choices=("on", "off"), default="on", expects="on or off",
+                   help="the workers' cyclic garbage collector (default on; off: BENCH_GC=off, to see what the "
+                        "collector costs the threads pool on 3.14t)")
     add("--concurrency", _concurrency, default=None,
         help=f"N of the threads and prefork pools (default {CORES},{2 * CORES}: cores and 2 x cores)")
     add("--tasks", _number(int, 2, 1000), default=None, help=f"tasks per cell (default {8 * CORES}: 8 x cores)")
@@ -349,14 +356,16 @@ def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int |
     queue = queue_name(build, pool, strategy, n)
     name = queue if attempt == 1 else f"{queue}-{attempt}"  # a retry writes logs of its own
     spec = runner.WorkerSpec(queue, build, strategy, pool, name=name, app=APP_MODULE, concurrency=n or 1)
+    connection = "per-call" if axes.STRATEGIES[strategy].starts_processes else a.connection
     cell = {"build": build, "pool": pool, "strategy": strategy, "concurrency": n or 1, "queue": queue,
-            "attempt": attempt, "load_avg_at_start": os.getloadavg()}
+            "connection": connection, "attempt": attempt, "load_avg_at_start": os.getloadavg()}
+    worker_env = {**build_env, "CONNECTION": connection, "BENCH_GC": a.gc}  # the worker's only: the sender parses no strategy
     missing = runner.missing_modules(python, spec.needs)
     if missing:
         cell["skipped"] = "; ".join(missing.values())
         say(f"[bench] {queue}: skipped: {cell['skipped']}")
         return cell
-    worker = run.start_worker(spec, python, build_env, name=f"worker {name}")
+    worker = run.start_worker(spec, python, worker_env, name=f"worker {name}")
     tasks = task_list(a, sizes)
     expected = sum(sizes["long_seconds"] if t["rows"] == sizes["long_rows"] else sizes["short_seconds"]
                    for t in tasks) + len(tasks) * a.step_seconds
@@ -450,6 +459,10 @@ def cell_label(c: dict) -> str:
     return c["pool"] + ("" if c["pool"] == "solo" else f" N={c['concurrency']}")
 
 
+def strategy_label(c: dict) -> str:
+    return c["strategy"] + ("" if c.get("connection", "per-call") == "per-call" else f" ({c['connection']})")
+
+
 def baseline_of(result: dict, build: str) -> dict:
     return next((c for c in result["cells"] if c["build"] == build and c["pool"] == "solo"
                  and c["strategy"] == BASELINE and "tasks_per_s" in c), {})
@@ -471,14 +484,14 @@ def rows(result: dict) -> list[list[str]]:
         b = result["builds"].get(c["build"], {})
         label = f"{c['build']} ({b.get('python', '?')}, GIL {'on' if b.get('gil_enabled') else 'off'})"
         if "tasks_per_s" not in c:
-            out.append([label, cell_label(c), c["strategy"], c.get("skipped") or c.get("error", "?")[:60]]
+            out.append([label, cell_label(c), strategy_label(c), c.get("skipped") or c.get("error", "?")[:60]]
                        + ["-"] * (len(HEADERS) - 4))
             continue
         base, solo = baseline_of(result, c["build"]), solo_of(result, c["build"], c["strategy"])
         o, left, ping = c["outcomes"], c["leftovers"], c["ping_ms"]
         other = sum(v for k, v in o.items() if k not in ("timeout", "ok"))
         out.append([
-            label, cell_label(c), c["strategy"], f"{o.get('timeout', 0)}/{o.get('ok', 0)}/{other}",
+            label, cell_label(c), strategy_label(c), f"{o.get('timeout', 0)}/{o.get('ok', 0)}/{other}",
             str(c["max_concurrent"]), f"{c['tasks_per_s']:.2f}", _ratio(c["tasks_per_s"], base.get("tasks_per_s")),
             _ratio(c["tasks_per_s"], solo.get("tasks_per_s")),
             f"{_f(c['overshoot_ms']['p50'])} / {_f(c['overshoot_ms']['p99'])}",
@@ -582,7 +595,7 @@ def execute(a, env, say) -> dict:
     broker = a.broker or env.get("LAB_BROKER") or "auto"
     with runner.LocalRun(run_id, env, logs=out / "logs", broker=broker, broker_url=env.get("BROKER_URL") or None,
                          drop=("PYTEST_*", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD",
-                               "CALIBRATION_DIR", "DUCKDB_THREADS", "CONNECTION", "WORKLOAD"),
+                               "CALIBRATION_DIR", "DUCKDB_THREADS", "CONNECTION", "WORKLOAD", "BENCH_GC"),
                          grace=5.0, say=say, tag="[bench]") as run:
         _, result["broker"] = run.start_broker()
         for build, python in pythons.items():
@@ -622,7 +635,8 @@ def report(result: dict, a) -> str:
     head = (f"free-threaded payoff: {result['generated']}, {m['cpus']} cores, {m['platform']}, load average "
             f"{m['load_avg_at_start'][0]:.2f} at the start, {m['load_avg_at_end'][0]:.2f} at the end; broker "
             f"{result.get('broker')}; {a.tasks} tasks per cell (every other one's query sized to hit the "
-            f"{a.timeout:g} s deadline), Python step {a.step_seconds:g} s; {result['seconds']:.0f} s")
+            f"{a.timeout:g} s deadline), Python step {a.step_seconds:g} s, GC {a.gc}; DuckDB connection {a.connection} "
+            f"(solo+process: per-call); {result['seconds']:.0f} s")
     retried = [f"{c['queue']}: the first attempt failed: {c['first_attempt_error'].splitlines()[0][:240]}"
                for c in result["cells"] if c.get("first_attempt_error")]
     lines = [head, *result["notes"], "", tables.render(HEADERS, rows(result)), "", *targets(result, a), *retried]
