@@ -359,7 +359,7 @@ def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int |
     connection = "per-call" if axes.STRATEGIES[strategy].starts_processes else a.connection
     cell = {"build": build, "pool": pool, "strategy": strategy, "concurrency": n or 1, "queue": queue,
             "connection": connection, "attempt": attempt, "load_avg_at_start": os.getloadavg()}
-    worker_env = {**build_env, "CONNECTION": connection, "BENCH_GC": a.gc}  # the worker's only: the sender parses no strategy
+    worker_env = {**build_env, "CONNECTION": connection}  # the worker's only: the sender parses no strategy
     missing = runner.missing_modules(python, spec.needs)
     if missing:
         cell["skipped"] = "; ".join(missing.values())
@@ -601,7 +601,8 @@ def execute(a, env, say) -> dict:
         for build, python in pythons.items():
             folder = run.work / "calibration" / build
             # PYTHONFAULTHANDLER: a worker that crashes (the free-threaded build, DuckDB without the GIL) says where
-            build_env = {"CALIBRATION_DIR": str(folder), "DUCKDB_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+            build_env = {"CALIBRATION_DIR": str(folder), "DUCKDB_THREADS": "1", "PYTHONFAULTHANDLER": "1",
+                         "BENCH_GC": a.gc}  # the step is sized under the GC setting it runs with
             if build == "nogil":
                 build_env["PYTHON_GIL"] = "0"
             cal = helper(run, python, f"calibrate {build}", {"folder": str(folder)}, build_env, 120)
