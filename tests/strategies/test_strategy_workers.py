@@ -188,4 +188,4 @@ def test_prefork_hard_time_limit_gives_a_producer_side_record(tmp_path):
     assert (r["outcome"], r["exception_type"], r["strategy"]) == ("killed", "TimeLimitExceeded", "prefork-time-limit"), r
     # the task got as far as the article's line before it was killed
     assert _log_lines(run_dir, "gil.prefork-time-limit") == [(1, "timeout", 0, 0)]
-    assert "| prefork-time-limit | gil |" in (run_dir / "report.md").read_text()
+    assert "| prefork-time-limit | prefork | duckdb | gil |" in (run_dir / "report.md").read_text()
