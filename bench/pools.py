@@ -475,7 +475,7 @@ def solo_of(result: dict, build: str, strategy: str) -> dict:
 
 HEADERS = ["build", "pool", "strategy", "tasks: timeout/ok/other", "at once", "tasks/s", "x solo+process",
            "x solo", "overshoot p50 / p99 ms", "p99 x solo+process", "left: procs (helpers) / threads ready->after (busy)",
-           "CPU after batch", "ping idle p50/max ms", "ping load p50/max ms"]
+           "CPU after batch", "ping idle p50/max ms", "ping load p50/max ms", "load avg"]
 
 
 def rows(result: dict) -> list[list[str]]:
@@ -499,7 +499,7 @@ def rows(result: dict) -> list[list[str]]:
             f"{left['processes']} ({left['helpers']}) / {left['threads_before']}->{left['threads_after']} "
             f"({left['threads_busy']})",
             f"{left['cpu_in_settle_s']:.3f} s", f"{_f(ping['idle_p50'])}/{_f(ping['idle_max'])}",
-            f"{_f(ping['load_p50'])}/{_f(ping['load_max'])}",
+            f"{_f(ping['load_p50'])}/{_f(ping['load_max'])}", f"{c['load_avg_at_start'][0]:.2f}",
         ])
     return out
 
