@@ -29,6 +29,15 @@ the worker checks no pool against it):
 - liveness: while the batch runs, the sender pings the worker every --ping-interval
   (`app.control.ping(destination=[node])`): reply latency p50/max under load against idle.
 
+The in-process cells keep one DuckDB connection per thread (--connection reused, CONNECTION=reused;
+each opened one at a time by app/bench_worker.py): `duckdb.connect()` from two threads at once
+aborts 3.14t with PYTHON_GIL=0 (DuckDB 2.0.0's cp314t wheel: "Critical nanobind error" or a
+segfault in _duckdb, seen here in a threads-pool worker and in a two-thread loop of connect /
+query / close without the lab's code). `--connection per-call` runs the article's connection per
+call; a worker that dies is reported with its exit and log tail, and its cell runs once more.
+`--gc off` runs the workers without the cyclic GC: on 3.14t the collector stops every thread and
+walks the whole heap, and the step allocates a dict per row (what that costs the threads pool).
+
 Ratios are to solo + `process` of the same build in the same run (tasks/s and overshoot p99);
 the target line compares the threads pool at N = cores with solo under the same strategy.
 Output: the table on stdout, then --out (default results/bench-pools-<timestamp>/): pools.json,
