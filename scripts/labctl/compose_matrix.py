@@ -1,8 +1,9 @@
-"""The Compose profiles `mitigations` and `pools`, generated from the registry (app/axes.py).
+"""The Compose profiles `mitigations`, `pools` and `workloads`, generated from the registry (app/axes.py).
 
 `mitigations`: one worker service per strategy queue of each build (plus `process.fork`, the
 article's case: the start method Python 3.11 and the article used) in the strategy's own pool.
-`pools`: every strategy of each build in every other pool (`<build>.<strategy>.<pool>`). Each
+`pools`: every strategy of each build in every other pool (`<build>.<strategy>.<pool>`).
+`workloads`: every strategy of each build on every other C call (`<build>.<strategy>.<workload>`). Each
 service consumes the queue it is named after; the worker derives strategy, start method, pool,
 workload and clean-up from the queue. Each block lives in docker-compose.yml between its two
 marker lines; a test checks that it is what this module renders, so adding a strategy or a pool
@@ -53,6 +54,13 @@ def pool_queues() -> list[str]:
             for s in axes.STRATEGY_LIST if p != s.pool and (b, p) not in NOT_BUILT]
 
 
+def workload_queues() -> list[str]:
+    """The workload matrix: every strategy per build in its own pool on every C call but DuckDB's
+    (DuckDB's are `mitigations`'), where the workload has the stop the strategy needs."""
+    return [axes.strategy_queue(b, s.name, workload=w) for b in axes.BUILDS for w in axes.WORKLOAD_NAMES
+            for s in axes.STRATEGY_LIST if w != axes.DEFAULT_WORKLOAD and s.runs_on(w)]
+
+
 queues = mitigation_queues  # the name tests/worker/test_axes.py and older readers use
 
 
@@ -98,6 +106,16 @@ PROFILES = (
         "  #   TARGET_QUEUES={queues} \\",
         "  #     docker compose run --rm producer",
         "  #   docker compose --profile pools down",
+    )),
+    Profile("workloads", "every strategy on every C call but DuckDB's", "wl-", workload_queues, (
+        "  # One worker per strategy, build and workload (sqlite, numpy, builtin, pyarrow: docs/workloads.md),",
+        "  # each consuming <build>.<strategy>.<workload>, in the strategy's own pool; a strategy the workload",
+        "  # has no stop for (interrupt on numpy) has no service. Regenerate: python3 scripts/labctl/compose_matrix.py --write",
+        "  #",
+        "  #   docker compose --profile workloads up -d",
+        "  #   TARGET_QUEUES={queues} \\",
+        "  #     docker compose run --rm producer",
+        "  #   docker compose --profile workloads down",
     )),
 )
 
@@ -155,11 +173,11 @@ def main(argv=None) -> int:
         print("docker-compose.yml: " + (f"profile(s) {', '.join(stale)} differ from app/axes.py" if stale
                                          else "generated profiles up to date"))
         return 1 if stale else 0
-    for p in PROFILES:
+    for before, p in zip((None, *PROFILES), PROFILES):
         block = current(text, p)
-        # a profile new to the file goes after the last generated one
+        # a profile new to the file goes right after the one declared before it
         text = text.replace(block, render(p)) if block else text.replace(
-            current(text, PROFILES[0]), current(text, PROFILES[0]) + "\n" + render(p))
+            current(text, before), current(text, before) + "\n" + render(p))
     COMPOSE.write_text(text)
     return 0
 

@@ -109,3 +109,11 @@ def test_the_pools_profile_names_every_other_pool_of_every_strategy():
     want = {(b, s.name, p) for b in axes.BUILDS for s in axes.STRATEGY_LIST for p in axes.POOL_NAMES
             if p != s.pool and (b, p) != ("nogil", "gevent")}
     assert cells == want
+
+
+def test_the_workloads_profile_names_every_strategy_each_workload_can_run():
+    """Every strategy a workload has what it needs for runs on every C call but DuckDB's, on each build, in its own pool."""
+    cells = {(s.build, s.strategy, s.pool, s.workload) for s in map(axes.parse_queue, compose_matrix.workload_queues())}
+    want = {(b, s.name, s.pool, w) for b in axes.BUILDS for s in axes.STRATEGY_LIST for w in axes.WORKLOAD_NAMES
+            if w != "duckdb" and s.runs_on(w)}
+    assert cells == want and ("gil", "interrupt", "solo", "numpy") not in cells
