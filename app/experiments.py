@@ -6,7 +6,8 @@ free-threaded build's nanobind "leaked instances" at exit, warnings) never reach
 
 - `gil-import`: is the GIL on before and after importing a module (claim 4)?
 - `thread-stop`: can another thread stop a long C call: an async exception from a timer thread
-  versus DuckDB's own `con.interrupt()`, on DuckDB and on a builtin that holds the GIL (claim 5).
+  versus the library's own interrupt (DuckDB's `con.interrupt()`), on DuckDB or on another
+  workload of app/workloads.py (sqlite3, numpy, the GIL-holding builtin, pyarrow) (claim 5).
 - `pickling`: which ways of writing the timed function survive timeout-decorator's process
   fallback under fork, forkserver and spawn (claim 7).
 - `send`: enqueue iterations of a task on one queue and collect the records (Celery claims),
@@ -126,6 +127,11 @@ def _timed(call, deadline: float, on_deadline) -> dict:
                 pass
         finally:
             timer.cancel()
+            # A watchdog already running schedules its exception any moment: wait for it, so
+            # that it lands here and not in whatever this process runs next.
+            timer.join(5)
+            for _ in range(1000):
+                pass
     except BaseException as exc:  # noqa: BLE001 - what arrives is the measurement
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -181,15 +187,76 @@ def spin_rate() -> dict:
             "measured_seconds": round(time.perf_counter() - began, 3)}
 
 
-def thread_stop(params: dict) -> dict:
-    """Watchdog thread vs a long call: async exception, con.interrupt(), and a GIL-holding builtin.
+def _workload_stop(params: dict) -> dict:
+    """One workload of app/workloads.py: an async exception from a watchdog thread, then its own interrupt if it has one."""
+    import importlib
 
-    Sizing, on this interpreter: `rows` (an explicit count) or, when it is None (DUCKDB_ROWS=auto),
-    as many rows as the query's measured speed (app/calibrate.py) scans in `seconds`; the builtin
-    runs `spin_seconds` at its own measured rate. The record states both calibrations, the sizes
-    used and the durations expected, so a reader sees whether the premise held: the query (and
-    the builtin) must outlast the deadline, or the experiment measures nothing.
+    from app import calibrate, strategies, workload_axis, workloads
+
+    name = params["workload"]
+    facts = _facts()
+    declared = workload_axis.WORKLOADS[name]
+    out = {**facts, "workload": name, "module": declared.module, "unit": declared.unit, "stops": list(declared.stops)}
+    try:
+        importlib.import_module(declared.module)
+    except ImportError as exc:  # the interpreter has no wheel for it: one line in the record
+        return {**out, "import_error": f"{_qualname(exc)}: {exc}"[:200], "gil_enabled": _gil_enabled()}
+    impl = workloads.get(name)
+    calibration = calibrate.cached(1, workload=name)
+    requested, target = params.get("rows"), float(params["seconds"])
+    size = max(1, round(calibration.rows_per_second * target)) if requested is None else int(requested)
+
+    handle = impl.connect(1)
+    try:
+        cpu_start, start = time.process_time(), time.monotonic()
+        impl.execute(handle, size)
+        alone, alone_cpu = round(time.monotonic() - start, 4), round(time.process_time() - cpu_start, 4)
+        # the deadline falls a quarter into the call at most: an exception landing there shows as a
+        # quarter of the call's CPU, one landing at its end as all of it
+        deadline = round(min(float(params["deadline"]), alone / 4), 4)
+        async_exc = _timed(lambda: impl.execute(handle, size), deadline, lambda tid: _async_raise(tid, WatchdogTimeout))
+    finally:
+        impl.close(handle)
+    interrupt = None
+    if strategies.supports("interrupt", name):  # the lab's own watchdog thread, as a worker's task runs it
+        cpu_start = time.process_time()
+        o = strategies.run("interrupt", size, deadline, workload=name)
+        interrupt = {"outcome": o.outcome, "exception_type": o.exception_type,
+                     "exception_message": o.exception_message, "elapsed": o.elapsed, "stopped": o.stopped,
+                     "overshoot": round(o.elapsed - deadline, 4),
+                     "stopped_after": None if o.stopped is None else round(o.stopped - deadline, 4),
+                     "cpu": round(time.process_time() - cpu_start, 4)}
+    return {
+        **out,
+        "library": calibration.library,
+        "gil_enabled": _gil_enabled(),
+        "rows": size,  # the workload's size, in `unit`s (the name `rows` as for DuckDB: the premise re-run sets it)
+        "rows_requested": "auto" if requested is None else size,
+        "query_seconds": target if requested is None else None,
+        "expected_seconds": round(calibration.seconds_for(size), 3),
+        "calibration": calibration.as_dict(),
+        "deadline": deadline,
+        "query_alone": alone,
+        "query_alone_cpu": alone_cpu,
+        "async_exc": async_exc,
+        "interrupt": interrupt,
+    }
+
+
+def thread_stop(params: dict) -> dict:
+    """Watchdog thread vs a long call: async exception and con.interrupt() on DuckDB, or on `workload`.
+
+    `workload` (default duckdb) names a workload of app/workload_axis.py; any other than DuckDB
+    is measured by `_workload_stop`, sized from its own calibration to `seconds`. DuckDB's sizing,
+    on this interpreter: `rows` (an explicit count) or, when it is None (DUCKDB_ROWS=auto), as
+    many rows as the query's measured speed (app/calibrate.py) scans in `seconds`; with
+    `spin_seconds` a GIL-holding builtin runs that long at its own measured rate too (the records
+    made before the builtin was a workload of its own). The record states the calibrations, the
+    sizes used and the durations expected, so a reader sees whether the premise held: the call
+    must outlast the deadline, or the experiment measures nothing.
     """
+    if params.get("workload", "duckdb") != "duckdb":
+        return _workload_stop(params)
     import duckdb
 
     from app import calibrate, query
@@ -217,19 +284,10 @@ def thread_stop(params: dict) -> dict:
     finally:
         con.close()
 
-    # The builtin, sized from its own measured rate to about params["spin_seconds"].
-    rate = spin_rate()
-    spin_seconds = float(params.get("spin_seconds", 1.5))
-    spin_n = max(1, int(rate["items_per_second"] * spin_seconds))
-    cpu_start, start = time.process_time(), time.monotonic()
-    _spin(spin_n)
-    spin_alone = round(time.monotonic() - start, 4)
-    spin_alone_cpu = round(time.process_time() - cpu_start, 4)
-    spin_deadline = round(min(deadline, spin_alone / 4), 4)
-    spin = _timed(lambda: _spin(spin_n), spin_deadline, lambda tid: _async_raise(tid, WatchdogTimeout))
-    spin["deadline"] = spin_deadline
+    spin = _spin_stop(deadline, float(params["spin_seconds"])) if params.get("spin_seconds") else {}
     return {
         **facts,
+        "workload": "duckdb",
         "gil_enabled": _gil_enabled(),
         "duckdb": duckdb.__version__,
         "rows": rows,
@@ -242,6 +300,22 @@ def thread_stop(params: dict) -> dict:
         "query_alone_cpu": query_alone_cpu,
         "async_exc": async_exc,
         "interrupt": interrupt,
+        **spin,
+    }
+
+
+def _spin_stop(deadline: float, spin_seconds: float) -> dict:
+    """The GIL-holding builtin, sized from its own measured rate to about `spin_seconds`, under an async exception."""
+    rate = spin_rate()
+    spin_n = max(1, int(rate["items_per_second"] * spin_seconds))
+    cpu_start, start = time.process_time(), time.monotonic()
+    _spin(spin_n)
+    spin_alone = round(time.monotonic() - start, 4)
+    spin_alone_cpu = round(time.process_time() - cpu_start, 4)
+    spin_deadline = round(min(deadline, spin_alone / 4), 4)
+    spin = _timed(lambda: _spin(spin_n), spin_deadline, lambda tid: _async_raise(tid, WatchdogTimeout))
+    spin["deadline"] = spin_deadline
+    return {
         "spin_calibration": rate,
         "spin_items": spin_n,
         "spin_expected_seconds": round(spin_n / rate["items_per_second"], 3),

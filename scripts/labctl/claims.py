@@ -33,6 +33,7 @@ from .runner import UsageError
 sys.path.insert(0, str(paths.REPO))
 from app import axes, calibrate, defaults, procfs, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
 from app.envparse import ConfigError  # noqa: E402
+from app.workload_axis import WORKLOAD_NAMES  # noqa: E402  (stdlib only)
 
 RESULT_PREFIX = "CLAIMS-RESULT "
 CLAIMS = tuple(range(1, 9))
@@ -46,9 +47,11 @@ JOB_MARKER = "CLAIMS_JOB"
 # window), so under fork the leftovers still run at the last snapshot. The thread-stop
 # experiment runs its query twice to the end, so it aims shorter: THREAD_STOP_TIMEOUTS x the
 # deadline, enough that an exception landing at the deadline would show as a small share of the
-# query's CPU. The GIL-holding builtin runs SPIN_SECONDS at its own measured rate.
+# query's CPU. Every other workload of claim 5 (app/workload_axis.py: sqlite3, numpy, the
+# GIL-holding builtin, pyarrow) runs WORKLOAD_STOP_SECONDS at its own measured rate, with its
+# deadline a quarter into the call at most (app/experiments.py).
 THREAD_STOP_TIMEOUTS = 8
-SPIN_SECONDS = 1.5
+WORKLOAD_STOP_SECONDS = 1.0
 # A measurement whose premise failed (the query ended before its deadline) runs once more with
 # this many times the rows; if it still ends early, the report says "premise failed".
 PREMISE_RERUN_FACTOR = 4
@@ -248,8 +251,15 @@ def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
             env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
             # rows None: sized in that interpreter from its calibration to THREAD_STOP_TIMEOUTS x the deadline
             add(Plain(f"thread-stop-{interp}", interp, "thread-stop",
-                      {"rows": s.rows, "seconds": thread_stop_seconds(s.timeout), "deadline": s.timeout,
-                       "spin_seconds": SPIN_SECONDS}, env))
+                      {"workload": "duckdb", "rows": s.rows, "seconds": thread_stop_seconds(s.timeout),
+                       "deadline": s.timeout}, env))
+            # every other workload in a job of its own (a failed one costs that cell only), sized by its
+            # own calibration (DUCKDB_ROWS is DuckDB's) to WORKLOAD_STOP_SECONDS
+            for workload in WORKLOAD_NAMES:
+                if workload != "duckdb":
+                    add(Plain(f"thread-stop-{interp}-{workload}", interp, "thread-stop",
+                              {"workload": workload, "rows": None, "seconds": WORKLOAD_STOP_SECONDS,
+                               "deadline": s.timeout}, env))
     if 6 in want:
         # the prefork pool next to the solo pool (the claim-1 workers) on the same interpreter
         pairs = [(i, m) for i in builds for m in methods] if not s.quick else \

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from app import axes, tables
+from app import axes, tables, workload_axis
 
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
 PREMISE = "premise failed"
@@ -47,6 +47,11 @@ THREAD_STOP_MIN_DEADLINES = 2.0
 CLEANUP_GRACE_SECONDS = 1.0  # app.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
 PROCESS_STRATEGIES = axes.PROCESS_STRATEGIES  # the multiprocessing fallback: a process per call
 NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments send` writes for an iteration without a record
+WATCHDOG_TIMEOUT = "app.experiments.WatchdogTimeout"  # what the thread-stop experiment's watchdog raises
+# Claim 5, one verdict per workload (app/workload_axis.py), DuckDB first; the name of each one's interrupt
+STOP_WORKLOADS = workload_axis.WORKLOAD_NAMES
+INTERRUPT_NAMES = {"duckdb": "`con.interrupt()`", "sqlite": "`Connection.interrupt()`",
+                   "pyarrow": "SIGINT to Arrow's stop token"}
 
 
 # --- reading the measurements ---------------------------------------------------------------------
@@ -121,6 +126,8 @@ def premise_failure(d: dict) -> str | None:
         if spec.get("experiment") != "thread-stop" or not d.get("result"):
             return None
         r = d["result"]
+        if stop_workload(spec) != "duckdb":
+            return _workload_premise(r)
         a, i = r.get("async_exc") or {}, r.get("interrupt") or {}
         deadline = r.get("deadline") or 0.0
         sized = f"{_rows_text([r.get('rows')])}, {_secs(r.get('expected_seconds'))} expected"
@@ -164,6 +171,27 @@ def premise_failure(d: dict) -> str | None:
                     f"({_rows_text(x.get('rows') for x in short)}), before the settled snapshot "
                     f"{(r.get('timeout') or 0) + r['settle_seconds']:g} s after it: a timed-out child would end on "
                     "its own before it is counted")
+    return None
+
+
+def stop_workload(spec: dict | None) -> str:
+    """The workload a thread-stop job measured (its params'; DuckDB in records from before there were others)."""
+    return ((spec or {}).get("params") or {}).get("workload") or "duckdb"
+
+
+def _workload_premise(r: dict) -> str | None:
+    """premise_failure of a thread-stop job on a workload other than DuckDB (None also when it could not be imported)."""
+    if r.get("import_error"):
+        return None
+    a, deadline, alone = r.get("async_exc") or {}, r.get("deadline") or 0.0, r.get("query_alone") or 0.0
+    sized = (f"{r['workload']}: {r.get('rows') or 0:,} {r.get('unit', 'units')}, "
+             f"{_secs(r.get('expected_seconds'))} expected")
+    if alone < deadline or (a.get("call_finished") and (a.get("elapsed") or 0.0) < deadline):
+        return (f"the query ended before its deadline ({sized}; alone {_secs(alone)}, deadline {deadline:g} s): "
+                "the watchdog had nothing to stop")
+    if alone < THREAD_STOP_MIN_DEADLINES * deadline:
+        return (f"the query ran only {_secs(alone)} alone, under {THREAD_STOP_MIN_DEADLINES:g}x its {deadline:g} s "
+                f"deadline ({sized}): an exception at the deadline and one at its end look alike")
     return None
 
 
@@ -347,6 +375,8 @@ def job_sizing(d: dict) -> dict | None:
         if spec.get("experiment") != "thread-stop":
             return {"query": False, "note": "this experiment runs no DuckDB query"}
         r = d.get("result") or {}
+        if stop_workload(spec) != "duckdb":
+            return _workload_sizing(stop_workload(spec), r)
         cal = r.get("calibration")
         if not cal:
             return None
@@ -365,6 +395,25 @@ def job_sizing(d: dict) -> dict | None:
             "expected_seconds": sorted({r.get("expected_seconds") for r in recs if r.get("expected_seconds") is not None}),
             "target_seconds": recs[0].get("query_seconds"),
             "source": sorted({r["calibration"].get("source", "measured") for r in recs})}
+
+
+def _workload_sizing(workload: str, r: dict) -> dict | None:
+    """job_sizing of a thread-stop job on another workload than DuckDB: its own calibration, in its own units
+    (`query` False: the DuckDB speeds of the table's header leave it out)."""
+    if r.get("import_error"):
+        return {"query": False, "workload": workload, "note": f"{workload}: not imported ({r['import_error']})"}
+    cal = r.get("calibration")
+    if not cal:
+        return None
+    unit = r.get("unit") or cal.get("unit") or "units"
+    asked = "auto" if r.get("rows_requested") == "auto" else f"{r.get('rows_requested')} (premise re-run)"
+    return {"query": False, "workload": workload, "unit": unit, "rows_requested": r.get("rows_requested"),
+            "rows": [r.get("rows")], "rows_per_second": [round(cal["rows_per_second"])],
+            "expected_seconds": [r.get("expected_seconds")], "target_seconds": r.get("query_seconds"),
+            "source": [cal.get("source")],
+            "note": (f"{workload} ({cal.get('library') or r.get('library')}), size {asked}: "
+                     f"{cal['rows_per_second'] / 1e6:.3g}M {unit}/s measured -> {r.get('rows') or 0:,} {unit}, "
+                     f"{_secs(r.get('expected_seconds'))} expected")}
 
 
 def describe_sizing(sz: dict | None) -> str:
@@ -671,43 +720,63 @@ def claim4(data: dict) -> dict:
                      found)
 
 
-def claim5(data: dict) -> dict:
-    runs = plain_jobs(data, "thread-stop")
-    found = gaps(data, "plain", experiment="thread-stop")
+def _thread_stop_jobs(data: dict, workload: str) -> list[tuple[str, dict]]:
+    """The thread-stop jobs of `workload` that gave a result whose premise held."""
+    return [(j, d) for j, d in plain_jobs(data, "thread-stop") if stop_workload(d["job"]) == workload]
+
+
+def _thread_stop_gaps(data: dict, workload: str) -> list[tuple[str, str]]:
+    """The planned thread-stop jobs of `workload` that cannot be judged, with why."""
+    return [(j, r) for j, r in gaps(data, "plain", experiment="thread-stop") if stop_workload(_spec(data, j)) == workload]
+
+
+def _timer_blocked(sp: dict) -> bool:
+    """The watchdog thread could not run until the call returned: it ran late by about the call's
+    length, or (cancelled right after the call) not at all."""
+    return bool((sp.get("watchdog_late") is None and sp.get("call_finished")) or (
+        sp.get("watchdog_late") is not None and sp["watchdog_late"] > sp["deadline"] / 2 + 0.2))
+
+
+def _claim5_duckdb(data: dict) -> dict:
+    """Claim 5 on DuckDB: an async exception versus `con.interrupt()` (and, in records that have it, the builtin)."""
+    runs = _thread_stop_jobs(data, "duckdb")
+    found = _thread_stop_gaps(data, "duckdb")
     if not runs:
         return not_measured(data, found, "the thread experiment did not run")
     facts, measured, late, early, fast, blocked = {}, [], [], [], [], []
     for job_id, d in runs:
         r, interp = d["result"], d["job"]["interp"]
-        a, i, sp = r["async_exc"], r["interrupt"], r["spin_async_exc"]
+        a, i, sp = r["async_exc"], r["interrupt"], r.get("spin_async_exc")
         # Did the query run to its end? The CPU it used says so whatever the machine's load.
         ratio = a["cpu"] / r["query_alone_cpu"] if r.get("query_alone_cpu") else 0.0
         is_late = a["exception_type"] is not None and ratio >= 0.5
         is_early = a["exception_type"] is not None and ratio < 0.5  # landed with most of the query still to do
         is_fast = i["exception_type"] == "_duckdb.InterruptException" and i["overshoot"] < FAST
-        # The timer thread could not run until the builtin returned: it ran late by about the
-        # builtin's length, or (cancelled right after the call) not at all.
-        is_blocked = (sp["watchdog_late"] is None and sp.get("call_finished")) or (
-            sp["watchdog_late"] is not None and sp["watchdog_late"] > sp["deadline"] / 2 + 0.2)
+        # The GIL-holding builtin (records from before it was a workload of its own)
+        is_blocked = sp is not None and _timer_blocked(sp)
         for cond, bucket in ((is_late, late), (is_early, early), (is_fast, fast), (is_blocked, blocked)):
             if cond:
                 bucket.append(interp)
         facts[job_id] = {"build": r["build"], "gil_enabled": r["gil_enabled"], "query_alone": r["query_alone"],
                          "async_exc": a, "async_cpu_ratio": round(ratio, 2), "async_late": is_late, "interrupt": i,
-                         "interrupt_fast": is_fast, "spin_alone": r["spin_alone"], "spin": sp,
-                         "spin_blocks_watchdog": bool(is_blocked), "sizing": job_sizing(d)}
-        timer = (f"the timer thread ran {_secs(sp['watchdog_late'])} late" if sp["watchdog_late"] is not None
-                 else "the timer thread never ran before the builtin returned")
+                         "interrupt_fast": is_fast, "sizing": job_sizing(d)}
+        spin_text = ""
+        if sp is not None:
+            facts[job_id].update({"spin_alone": r["spin_alone"], "spin": sp, "spin_blocks_watchdog": bool(is_blocked)})
+            timer = (f"the timer thread ran {_secs(sp['watchdog_late'])} late" if sp["watchdog_late"] is not None
+                     else "the timer thread never ran before the builtin returned")
+            spin_text = (f"; a GIL-holding builtin ({_secs(r['spin_alone'])} alone, deadline {_secs(sp['deadline'])}): "
+                         f"{timer}, the exception came after {_secs(sp['elapsed'])}")
         measured.append(
             f"{label(data, interp, False)} (GIL {'on' if r['gil_enabled'] else 'off'}), deadline {r['deadline']:g} s: "
             f"PyThreadState_SetAsyncExc from a timer thread ({_ms(a['watchdog_late'])} late) -> "
             f"{a['exception_type'] or 'no exception'} after {_secs(a['elapsed'])}, having used {_secs(a['cpu'])} CPU "
             f"(the query alone: {_secs(r['query_alone'])}, {_secs(r['query_alone_cpu'])} CPU); "
-            f"`con.interrupt()` -> {i['exception_type'] or 'no exception'} {_ms(i['overshoot'])} after the deadline; a "
-            f"GIL-holding builtin ({_secs(r['spin_alone'])} alone, deadline {_secs(sp['deadline'])}): {timer}, the "
-            f"exception came after {_secs(sp['elapsed'])}; {describe_sizing(job_sizing(d))}{_rerun_note(d)}")
+            f"`con.interrupt()` -> {i['exception_type'] or 'no exception'} {_ms(i['overshoot'])} after the deadline"
+            f"{spin_text}; {describe_sizing(job_sizing(d))}{_rerun_note(d)}")
     n = len(runs)
     by = {d["job"]["interp"]: d["result"] for _, d in runs}
+    spun = [i for i in by if by[i].get("spin_async_exc") is not None]
     deadlines = joined(f"{r['deadline']:g}" for r in by.values())
     blocked_late = [by[i]["spin_async_exc"]["watchdog_late"] for i in blocked]
     summary = (
@@ -717,11 +786,15 @@ def claim5(data: dict) -> dict:
         f"{joined(label(data, i) for i in late) or 'none'}"
         + (f", early (mid-query) on {joined(label(data, i) for i in early)}" if early else "")
         + f"; `con.interrupt()`: InterruptException {span((r['interrupt']['overshoot'] for r in by.values()), 'ms', 1000, 0)} "
-        f"after the deadline on {joined(label(data, i) for i in fast) or 'none'}; during a GIL-holding builtin the "
-        f"timer thread itself ran late (by {span(blocked_late)}) on "
-        f"{joined(label(data, i) for i in blocked) or 'none'}"
-        + (f", on time on {joined(label(data, i) for i in by if i not in blocked)}" if len(blocked) < n else ""))
-    facts.update({"async_late": late, "async_early": early, "interrupt_fast": fast, "spin_blocks_watchdog": blocked})
+        f"after the deadline on {joined(label(data, i) for i in fast) or 'none'}")
+    if spun:
+        summary += (f"; during a GIL-holding builtin the timer thread itself ran late (by {span(blocked_late)}) on "
+                    f"{joined(label(data, i) for i in blocked) or 'none'}"
+                    + (f", on time on {joined(label(data, i) for i in spun if i not in blocked)}"
+                       if len(blocked) < len(spun) else ""))
+    facts.update({"async_late": late, "async_early": early, "interrupt_fast": fast})
+    if spun:
+        facts["spin_blocks_watchdog"] = blocked
     if early:
         verdict = FAILS
         why = (f"an async exception from another thread stopped the DuckDB call early (having used "
@@ -740,6 +813,143 @@ def claim5(data: dict) -> dict:
                                     f"{joined(label(data, i) for i in none)}", facts, measured), found)
     return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
                      found)
+
+
+def _claim5_workload(data: dict, workload: str) -> dict:
+    """Claim 5 on one workload other than DuckDB: an async exception from a watchdog thread, and its own
+    interrupt where it declares one (the lab's watchdog thread, strategy `interrupt`)."""
+    declared = workload_axis.WORKLOADS[workload]
+    name = INTERRUPT_NAMES.get(workload, "its interrupt")
+    found = _thread_stop_gaps(data, workload)
+    runs = []
+    for job_id, d in _thread_stop_jobs(data, workload):
+        r = d["result"]
+        a = r.get("async_exc") or {}
+        if r.get("import_error"):
+            found.append((job_id, f"`import {declared.module}` fails on {label(data, d['job']['interp'])}: "
+                                  f"{r['import_error']}"))
+        elif a.get("exception_type") not in (None, WATCHDOG_TIMEOUT):
+            found.append((job_id, f"the call failed: {a['exception_type']}"))
+        else:
+            runs.append((job_id, d))
+    if not runs:
+        if not found and any("workload" not in ((spec.get("params") or {})) for spec in planned(data).values()
+                             if spec.get("experiment") == "thread-stop"):
+            return unmeasured(f"not measured: this record has no {workload} measurement (claim 5 measured DuckDB "
+                              "alone when it was made)", {"reason": "record without per-workload claim-5 data"})
+        return not_measured(data, found, f"the {workload} thread experiment did not run")
+    facts, measured = {}, []
+    stopped, ran_on, blocked, fast, slow = [], [], [], [], []
+    for job_id, d in runs:
+        r, interp = d["result"], d["job"]["interp"]
+        a, i, alone_cpu = r["async_exc"], r.get("interrupt"), r.get("query_alone_cpu") or 0.0
+        ratio = a["cpu"] / alone_cpu if alone_cpu else 0.0
+        # an exception that landed with most of the call's CPU still to use stopped it; None: the
+        # watchdog could not run before the call returned (then it was cancelled)
+        is_stopped = a["exception_type"] == WATCHDOG_TIMEOUT and ratio < 0.5
+        (stopped if is_stopped else ran_on).append(interp)
+        sp = {**a, "deadline": r["deadline"]}
+        if _timer_blocked(sp):
+            blocked.append(interp)
+        f = {"build": r["build"], "gil_enabled": r["gil_enabled"], "library": r.get("library"),
+             "deadline": r["deadline"], "query_alone": r["query_alone"], "async_exc": a,
+             "async_cpu_ratio": round(ratio, 2), "async_stops": is_stopped, "watchdog_blocked": interp in blocked,
+             "sizing": job_sizing(d)}
+        if i is not None:
+            i_ratio = i["cpu"] / alone_cpu if alone_cpu else 0.0
+            # stopped: ended as a timeout of its own kind, soon after the deadline, most of the call's work not done
+            i_stops = i["outcome"] == "timeout" and i["overshoot"] < FAST and i_ratio < 0.5
+            (fast if i_stops else slow).append(interp)
+            f.update({"interrupt": i, "interrupt_cpu_ratio": round(i_ratio, 2), "interrupt_stops": i_stops})
+            i_text = (f"{name} from the lab's watchdog thread (strategy `interrupt`) -> {i['outcome']} "
+                      f"({short_exc(i['exception_type']) if i['exception_type'] else 'no exception'}) "
+                      f"{_ms(i['overshoot'])} after the deadline, having used {_secs(i['cpu'])} CPU")
+        else:
+            i_text = f"no interrupt of its own (`{workload}` declares {', '.join(declared.stops) or 'no stop'})"
+        facts[job_id] = f
+        timer = (f"{_ms(a['watchdog_late'])} late" if a["watchdog_late"] is not None
+                 else "never ran before the call returned")
+        measured.append(
+            f"{label(data, interp, False)} (GIL {'on' if r['gil_enabled'] else 'off'}), deadline "
+            f"{r['deadline']:g} s: PyThreadState_SetAsyncExc from a watchdog thread ({timer}) -> "
+            f"{a['exception_type'] or 'no exception'} after {_secs(a['elapsed'])}, having used {_secs(a['cpu'])} CPU "
+            f"(the call alone: {_secs(r['query_alone'])}, {_secs(alone_cpu)} CPU); {i_text}; "
+            f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
+    by = {d["job"]["interp"]: d["result"] for _, d in runs}
+    where = lambda interps: joined(label(data, x) for x in interps) or "none"  # noqa: E731
+    landed = [x for x in ran_on if by[x]["async_exc"]["exception_type"]]
+    deadlines = span(r["deadline"] for r in by.values())
+    summary = (f"async exception from a watchdog thread (deadline {deadlines}, a quarter into the call at most): "
+               + (f"landed {span(by[x]['async_exc']['overshoot'] for x in landed)} after the deadline, once the call "
+                  f"had used {span([facts[j]['async_cpu_ratio'] * 100 for j, d in runs if d['job']['interp'] in landed], '%', digits=0)} "
+                  f"of the CPU it needs alone, on {where(landed)}" if landed else "")
+               + ("; " if landed and len(landed) < len(ran_on) else "")
+               + (f"never raised (the watchdog did not run before the call returned) on "
+                  f"{where(x for x in ran_on if x not in landed)}" if len(landed) < len(ran_on) else "")
+               + (f"; stopped mid-call on {where(stopped)}" if stopped else ""))
+    if blocked:
+        summary += (f"; the watchdog thread itself ran late (by {span(by[x]['async_exc']['watchdog_late'] for x in blocked)}"
+                    f") on {where(blocked)}, the call holding the GIL"
+                    + (f", on time on {where(x for x in by if x not in blocked)}" if len(blocked) < len(by) else ""))
+    if "interrupt" in declared.stops:
+        if fast:
+            ex = joined(short_exc(by[x]["interrupt"]["exception_type"]) for x in fast)
+            summary += (f"; {name} (watchdog thread): {ex} "
+                        f"{span((by[x]['interrupt']['overshoot'] for x in fast), 'ms', 1000, 0)} after the deadline on "
+                        f"{where(fast)}")
+        if slow:
+            summary += (f"; {name} (watchdog thread): did not stop it on {where(slow)} (control back "
+                        f"{span(by[x]['interrupt']['overshoot'] for x in slow)} after the deadline)")
+    else:
+        summary += "; no interrupt of its own"
+    facts.update({"async_stops": stopped, "async_late": ran_on, "watchdog_blocked": blocked, "interrupt_fast": fast,
+                  "interrupt_slow": slow, "interrupt_declared": "interrupt" in declared.stops})
+    gil = f"; while it holds the GIL on {where(blocked)} the watchdog thread cannot even run" if blocked else ""
+    if stopped:
+        verdict = FAILS
+        why = (f"an async exception from a watchdog thread stopped the {workload} call mid-call on {where(stopped)}")
+    elif fast:
+        verdict = CAVEAT
+        why = (f"no thread can stop the {workload} call by raising in it (the async exception lands only when the "
+               f"call returns, GIL or not{gil}), but its own interrupt, {name} from a watchdog thread, stops it "
+               f"within milliseconds without a process" + (f" (not on {where(slow)})" if slow else ""))
+    elif "interrupt" in declared.stops:
+        verdict = HOLDS
+        why = (f"the async exception lands only when the {workload} call returns (GIL or not{gil}), and its interrupt, "
+               f"{name}, was handled only when the call returned too: only a process stops it")
+    else:
+        verdict = HOLDS
+        why = (f"the async exception lands only when the {workload} call returns (GIL or not{gil}), and {workload} has "
+               "no interrupt of its own: only a process stops it")
+    return with_gaps({"verdict": verdict, "summary": summary, "why": why + ".", "measured": measured, "facts": facts},
+                     found)
+
+
+def claim5(data: dict) -> dict:
+    """Claim 5, one verdict per workload (`workloads`, DuckDB first) and one over them all: it holds where no
+    thread stops the call, with a caveat where the library's own interrupt does, and fails where an async
+    exception did."""
+    rows = {w: (_claim5_duckdb(data) if w == "duckdb" else _claim5_workload(data, w)) for w in STOP_WORKLOADS}
+    judged = {rows[w]["verdict"] for w in rows if rows[w]["verdict"] != UNMEASURED}
+    if not judged:
+        verdict = UNMEASURED
+    elif FAILS in judged:
+        verdict = FAILS
+    elif judged == {HOLDS}:
+        verdict = HOLDS
+    else:
+        verdict = CAVEAT
+    facts = dict(rows["duckdb"]["facts"])  # DuckDB's, as before there were other workloads
+    lost = {j: why for w in rows for j, why in (rows[w]["facts"].get("not_measured") or {}).items()}
+    if lost:
+        facts["not_measured"] = lost
+    facts["workloads"] = {w: rows[w]["verdict"] for w in rows}
+    return {"verdict": verdict,
+            "summary": "; ".join(f"`{w}`: " + ("" if rows[w]["verdict"] == UNMEASURED else f"{rows[w]['verdict']}: ")
+                                 + rows[w]["summary"] for w in rows),
+            "why": " ".join(f"`{w}`: {rows[w]['why']}" for w in rows),
+            "measured": [f"`{w}`: {m}" for w in rows for m in rows[w]["measured"]],
+            "facts": facts, "workloads": rows}
 
 
 def claim6(data: dict) -> dict:
@@ -1111,6 +1321,19 @@ def workload_text(data: dict) -> str:
             f"{speeds or 'no query ran'} (each job's size below)")
 
 
+def _table_rows(c: dict) -> list[tuple[str, dict]]:
+    """A claim's rows in the table: (claim text, verdict row); one per workload for a claim judged per workload."""
+    per = c.get("workloads")
+    if not per:
+        return [(c["statement"], c)]
+    out = []
+    for k, (w, row) in enumerate(per.items()):
+        what = workload_axis.WORKLOADS[w].summary if w in workload_axis.WORKLOADS else w
+        out.append((f"{c['statement']} Workload `{w}`: {what}." if k == 0 else
+                    f"The same, workload `{w}`: {what}.", row))
+    return out
+
+
 def markdown(data: dict, settings) -> str:
     st = data["settings"]
     versions = data["interpreters"]["versions"]
@@ -1136,14 +1359,19 @@ def markdown(data: dict, settings) -> str:
         "",
     ]
     claims = sorted(data["claims"].values(), key=lambda c: c["claim"])
-    lines.append(tables.render(
-        ["#", "Claim", "Verdict", "Measured here", "Why", "Reproduce"],
-        [[c["claim"], _cell(c["statement"]), f"**{c['verdict']}**", _cell(c["summary"]), _cell(c["why"]),
-          f"`{c['reproduce']}`"] for c in claims],
-        markdown=True))
+    rows = []
+    for c in claims:
+        # a claim judged per workload (claim 5): one row per workload, each with its own verdict
+        for claim_text, row in _table_rows(c):
+            rows.append([c["claim"], _cell(claim_text), f"**{row['verdict']}**", _cell(row["summary"]),
+                         _cell(row["why"]), f"`{c['reproduce']}`"])
+    lines.append(tables.render(["#", "Claim", "Verdict", "Measured here", "Why", "Reproduce"], rows, markdown=True))
     lines += ["", "## Details", ""]
     for c in claims:
-        lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}")
+        per = c.get("workloads")
+        lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}"
+                     + (" Per workload: " + ", ".join(f"`{w}` {r['verdict']}" for w, r in per.items()) + "."
+                        if per else ""))
         lines += [f"   - {x}" for x in c["measured"]]
     lines += ["", "How each job's query was sized (on the job's own interpreter):", ""]
     for job_id, d in _ordered(data):

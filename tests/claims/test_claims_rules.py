@@ -13,6 +13,8 @@ which command made each):
 - missing_records.json and failed_job.json: derived from complete.json by data/derive.py: two job
   records and one iteration record removed; one job replaced by the error record the code wrote
   for that same job in broker_killed.json.
+- per_workload.json: a quick claim-5 run with every workload of app/workload_axis.py on the three
+  interpreters (the files above predate it: claim 5 measured DuckDB alone then).
 
 The verdicts are computed again here with the rules under test (the files keep no verdicts).
 """
@@ -29,7 +31,8 @@ from labctl import claims, claims_report as cr
 
 DATA = Path(__file__).parent / "data"
 FILES = ["complete.json", "no_builds.json", "early_query.json", "broker_killed.json", "missing_records.json",
-         "failed_job.json"]
+         "failed_job.json", "per_workload.json"]
+OTHER_WORKLOADS = ["sqlite", "numpy", "builtin", "pyarrow"]  # claim 5's, besides DuckDB
 VERDICTS = {cr.HOLDS, cr.CAVEAT, cr.FAILS, cr.UNMEASURED}
 COMPLETE_MITIGATIONS = {
     "reaping": "works",
@@ -70,16 +73,22 @@ def verdicts(data: dict) -> dict[int, str]:
 
 @pytest.mark.parametrize("name", FILES)
 def test_every_rule_gives_a_verdict_and_the_table_renders(name):
-    """No rule crashes on any recorded input, every row has a known verdict, and the markdown has one row per claim."""
+    """No rule crashes on any recorded input, every row has a known verdict, and the markdown has one row per claim (claim 5: per workload)."""
     data = judged(name)
     assert sorted(data["claims"]) == [str(n) for n in data["settings"]["claims"]]
     for n, c in data["claims"].items():
         assert not c.get("report_error"), (n, c["summary"])
         assert c["verdict"] in VERDICTS, (n, c["verdict"])
         assert c["summary"] and c["why"] and c["measured"], (n, c)
+        for w, row in (c.get("workloads") or {}).items():
+            assert row["verdict"] in VERDICTS and row["summary"] and row["why"] and row["measured"], (n, w, row)
     md = cr.markdown(data, settings_of(data))
-    assert sum(1 for line in md.splitlines() if line.startswith(f"| {len(data['claims'])} | ")) == 1
-    assert md.count("\n| ") == len(data["claims"]) + 1  # header (and its rule) + one row per claim
+    rows = {n: len(c.get("workloads") or [None]) for n, c in data["claims"].items()}
+    last = max(data["settings"]["claims"])
+    assert sum(1 for line in md.splitlines() if line.startswith(f"| {last} | ")) == rows[str(last)]
+    assert md.count("\n| ") == sum(rows.values()) + 1  # header (and its rule) + one row per claim (claim 5: per workload)
+    if "5" in rows:
+        assert rows["5"] == len(cr.STOP_WORKLOADS)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -89,8 +98,9 @@ def test_not_measured_always_says_why(name):
     reasons = ("scripts/lab setup", "the job failed:", "is missing from claims.json", "no record of iteration",
                cr.PREMISE + ":", "did not run", "not measured:")
     for n, c in data["claims"].items():
-        if c["verdict"] == cr.UNMEASURED:
-            assert any(r in c["summary"] for r in reasons), (n, c["summary"])
+        for what, row in [(n, c)] + [(f"{n} {w}", r) for w, r in (c.get("workloads") or {}).items()]:
+            if row["verdict"] == cr.UNMEASURED:
+                assert any(r in row["summary"] for r in reasons), (what, row["summary"])
 
 
 # --- a complete run -----------------------------------------------------------------------------------
@@ -103,7 +113,8 @@ def test_complete_run_verdicts():
                               7: cr.CAVEAT, 8: cr.FAILS}
     for n, c in data["claims"].items():
         assert not c["facts"].get("not_measured"), (n, c["facts"]["not_measured"])
-        assert "not measured" not in c["summary"] and "not judged" not in c["summary"], (n, c["summary"])
+        text = c["workloads"]["duckdb"]["summary"] if n == "5" else c["summary"]  # made when claim 5 measured DuckDB alone
+        assert "not measured" not in text and "not judged" not in text, (n, text)
 
 
 def test_complete_run_facts():
@@ -174,7 +185,8 @@ def test_early_query_claim5_says_premise_failed_not_a_reason():
     data = judged("early_query.json")
     c = data["claims"]["5"]
     assert c["verdict"] == cr.UNMEASURED
-    assert c["summary"].startswith("premise failed: the query ended before its deadline"), c["summary"]
+    assert c["workloads"]["duckdb"]["summary"].startswith("premise failed: the query ended before its deadline"), c["summary"]
+    assert c["summary"].startswith("`duckdb`: premise failed: the query ended before its deadline"), c["summary"]
     assert "stopped the DuckDB call early" not in c["why"] and "async exception" not in c["why"], c["why"]
     assert sorted(c["facts"]["not_measured"]) == ["thread-stop-gil", "thread-stop-host", "thread-stop-nogil"]
     for job_id in c["facts"]["not_measured"]:  # the timer never fired: no watchdog_late to format
@@ -335,3 +347,130 @@ def test_claim3_without_its_fork_workers_is_not_a_failure():
     assert c["verdict"] == cr.UNMEASURED, (c["verdict"], c["summary"])
     assert c["facts"]["not_measured"] == {"nogil-fork-process": "its record is missing from claims.json"}
     assert {f["pattern"] for j, f in c["facts"].items() if j.startswith("nogil-")} == {"cleared"}
+
+
+# --- claim 5, one verdict per workload ----------------------------------------------------------------
+
+
+def test_old_record_judges_duckdb_and_says_the_rest_was_not_measured():
+    """A record from before claim 5 measured each workload gets DuckDB's verdict, and every other workload says it was not measured and why."""
+    for name in ("complete.json", "no_builds.json", "missing_records.json"):
+        c = judged(name)["claims"]["5"]
+        assert list(c["workloads"]) == ["duckdb"] + OTHER_WORKLOADS, name
+        assert c["workloads"]["duckdb"]["verdict"] == cr.CAVEAT == c["verdict"], (name, c["workloads"]["duckdb"])
+        for w in OTHER_WORKLOADS:
+            row = c["workloads"][w]
+            assert row["verdict"] == cr.UNMEASURED, (name, w, row)
+            assert row["summary"] == f"not measured: this record has no {w} measurement (claim 5 measured DuckDB alone when it was made)"
+        assert c["facts"]["workloads"] == {"duckdb": cr.CAVEAT, **{w: cr.UNMEASURED for w in OTHER_WORKLOADS}}
+
+
+def test_per_workload_verdicts():
+    """Every workload measured on 3.11, 3.14 and 3.14t: DuckDB's and sqlite3's interrupts stop them, nothing stops numpy, the builtin or pyarrow."""
+    data = judged("per_workload.json")
+    c = data["claims"]["5"]
+    assert c["facts"]["workloads"] == {"duckdb": cr.CAVEAT, "sqlite": cr.CAVEAT, "numpy": cr.HOLDS,
+                                       "builtin": cr.HOLDS, "pyarrow": cr.HOLDS}
+    assert c["verdict"] == cr.CAVEAT and not c["facts"].get("not_measured")
+    rows = c["workloads"]
+    for w in OTHER_WORKLOADS:
+        f = rows[w]["facts"]
+        assert f["async_late"] == ["host", "gil", "nogil"] and f["async_stops"] == [], (w, f)  # lands when it returns
+        assert "not measured" not in rows[w]["summary"] and "not judged" not in rows[w]["summary"], (w, rows[w]["summary"])
+    assert rows["sqlite"]["facts"]["interrupt_fast"] == ["host", "gil", "nogil"]
+    assert rows["pyarrow"]["facts"]["interrupt_declared"] and rows["pyarrow"]["facts"]["interrupt_fast"] == []
+    assert "was handled only when the call returned" in rows["pyarrow"]["why"]
+    assert not rows["numpy"]["facts"]["interrupt_declared"] and "no interrupt of its own" in rows["numpy"]["summary"]
+    assert rows["builtin"]["facts"]["watchdog_blocked"] == ["host", "gil"]  # holding the GIL: the GIL builds only
+    assert rows["numpy"]["facts"]["watchdog_blocked"] == []  # numpy releases it
+    assert rows["duckdb"]["facts"]["async_late"] == rows["duckdb"]["facts"]["interrupt_fast"] == ["host", "gil", "nogil"]
+
+
+def test_per_workload_table_rows():
+    """The table shows claim 5 as one row per workload, DuckDB first, each with its own verdict; the details name each workload."""
+    data = judged("per_workload.json")
+    md = cr.markdown(data, settings_of(data))
+    rows = [line for line in md.splitlines() if line.startswith("| 5 | ")]
+    assert len(rows) == 5
+    for line, (w, row) in zip(rows, data["claims"]["5"]["workloads"].items()):
+        assert f"workload `{w}`" in line.lower() and f"| **{row['verdict']}** |" in line, (w, line)
+    assert sum(1 for line in md.splitlines() if line.startswith("   - `pyarrow`: ")) == 3  # one per interpreter
+
+
+def test_a_workload_that_cannot_be_imported_is_not_measured_where_it_failed():
+    """A workload whose import failed on an interpreter is judged on the others and named there; where it failed everywhere it is not measured."""
+    data = load("per_workload.json")
+    r = data["jobs"]["thread-stop-nogil-pyarrow"]["result"]
+    # what app.experiments records for an interpreter without the wheel (one line: import_error)
+    data["jobs"]["thread-stop-nogil-pyarrow"]["result"] = {
+        **{k: r[k] for k in ("python", "build", "default_start_method", "PYTHON_GIL", "workload", "module", "unit",
+                             "stops", "gil_enabled")},
+        "import_error": "ModuleNotFoundError: No module named 'pyarrow'"}
+    assert cr.premise_failure(data["jobs"]["thread-stop-nogil-pyarrow"]) is None
+    row = cr.claim5(data)["workloads"]["pyarrow"]
+    assert row["verdict"] == cr.HOLDS and row["facts"]["async_late"] == ["host", "gil"]
+    reason = row["facts"]["not_measured"]["thread-stop-nogil-pyarrow"]
+    assert reason == "`import pyarrow` fails on 3.14t: ModuleNotFoundError: No module named 'pyarrow'", reason
+    assert "not judged: `thread-stop-nogil-pyarrow`: `import pyarrow` fails on 3.14t" in row["summary"]
+    for interp in ("host", "gil"):
+        data["jobs"][f"thread-stop-{interp}-pyarrow"]["result"] = {
+            **data["jobs"]["thread-stop-nogil-pyarrow"]["result"], "python": r["python"]}
+    c = cr.claim5(data)
+    assert c["workloads"]["pyarrow"]["verdict"] == cr.UNMEASURED
+    assert c["workloads"]["pyarrow"]["summary"].startswith("not measured: `thread-stop-host-pyarrow`: `import pyarrow` fails on 3.11")
+    assert c["verdict"] == cr.CAVEAT  # the other workloads stand
+
+
+def test_a_missing_workload_record_is_named_and_the_rest_judged():
+    """A workload job without a record is "not measured" for that interpreter, named, and the others judge the workload."""
+    data = load("per_workload.json")
+    del data["jobs"]["thread-stop-gil-sqlite"]
+    c = cr.claim5(data)
+    row = c["workloads"]["sqlite"]
+    assert row["verdict"] == cr.CAVEAT and row["facts"]["interrupt_fast"] == ["host", "nogil"]
+    assert row["facts"]["not_measured"] == {"thread-stop-gil-sqlite": "its record is missing from claims.json"}
+    assert c["facts"]["not_measured"] == {"thread-stop-gil-sqlite": "its record is missing from claims.json"}
+    for interp in ("host", "nogil"):
+        del data["jobs"][f"thread-stop-{interp}-sqlite"]
+    row = cr.claim5(data)["workloads"]["sqlite"]
+    assert row["verdict"] == cr.UNMEASURED and "is missing from claims.json" in row["summary"], row["summary"]
+
+
+def test_an_async_exception_that_lands_mid_call_is_a_failure():
+    """Had the watchdog's exception landed with most of the call's CPU still to use, the workload's verdict would be "does not hold"."""
+    data = load("per_workload.json")
+    r = data["jobs"]["thread-stop-nogil-numpy"]["result"]
+    r["async_exc"].update(cpu=0.2 * r["query_alone_cpu"], elapsed=r["deadline"] + 0.01, overshoot=0.01)
+    c = cr.claim5(data)
+    assert c["workloads"]["numpy"]["verdict"] == cr.FAILS and c["workloads"]["numpy"]["facts"]["async_stops"] == ["nogil"]
+    assert "stopped the numpy call mid-call on 3.14t" in c["workloads"]["numpy"]["why"]
+    assert c["verdict"] == cr.FAILS
+
+
+def test_a_workload_call_that_ended_before_its_deadline_is_premise_failed():
+    """A workload call that ended before the watchdog fired is "premise failed" with the numbers, never evidence."""
+    data = load("per_workload.json")
+    d = data["jobs"]["thread-stop-host-builtin"]
+    d["result"]["async_exc"].update(call_finished=True, elapsed=0.1, watchdog_ran_at=None, watchdog_late=None,
+                                    exception_type=None)
+    text = cr.premise_failure(d)
+    assert text.startswith("the query ended before its deadline (builtin: ") and "items" in text, text
+    row = cr.claim5(data)["workloads"]["builtin"]
+    assert row["facts"]["not_measured"]["thread-stop-host-builtin"].startswith("premise failed: the query ended")
+    assert row["verdict"] == cr.HOLDS and row["facts"]["async_late"] == ["gil", "nogil"]
+
+
+def test_workload_jobs_state_their_own_calibration():
+    """Each workload job states its own speed in its own units; the DuckDB speeds of the table's header leave them out."""
+    data = judged("per_workload.json")
+    for job_id, d in data["jobs"].items():
+        sz = cr.job_sizing(d)
+        if cr.stop_workload(d["job"]) == "duckdb":
+            assert sz["query"] and "M rows/s measured" in cr.describe_sizing(sz), job_id
+            continue
+        w = cr.stop_workload(d["job"])
+        assert not sz["query"] and sz["workload"] == w and sz["rows_requested"] == "auto", (job_id, sz)
+        assert min(sz["rows_per_second"]) > 0 and abs(sz["expected_seconds"][0] - claims.WORKLOAD_STOP_SECONDS) < 0.01
+        assert cr.describe_sizing(sz).startswith(f"{w} (") and f"{sz['unit']}/s measured" in cr.describe_sizing(sz)
+    assert set(cr.sizing_by_interp(data)) == {"host", "gil", "nogil"}
+    assert all(v["rows_per_second"] and len(v["rows"]) == 1 for v in cr.sizing_by_interp(data).values())

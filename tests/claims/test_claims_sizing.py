@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.envparse import ConfigError
+from app.workload_axis import WORKLOAD_NAMES
 from labctl import claims
 
 HAVE_ALL = {"host": True, "gil": True, "nogil": True}
@@ -19,10 +20,16 @@ def test_default_is_auto():
     assert s.rows is None
     thread_stop = [j for j in claims.plan(s, HAVE_ALL) if isinstance(j, claims.Plain) and j.experiment == "thread-stop"]
     assert {j.interp for j in thread_stop} == {"host", "gil", "nogil"}
+    assert sorted(j.params["workload"] for j in thread_stop) == sorted(3 * list(WORKLOAD_NAMES))
     for job in thread_stop:  # sized inside each interpreter from its own calibration, to a target duration
         assert job.params["rows"] is None
-        assert job.params["seconds"] == claims.thread_stop_seconds(s.timeout) == 4.0
-        assert job.params["seconds"] >= 2 * job.params["deadline"]
+        if job.params["workload"] == "duckdb":
+            assert job.id == f"thread-stop-{job.interp}"
+            assert job.params["seconds"] == claims.thread_stop_seconds(s.timeout) == 4.0
+            assert job.params["seconds"] >= 2 * job.params["deadline"]
+        else:  # the other workloads: a shorter call, its deadline a quarter into it at most (app/experiments.py)
+            assert job.id == f"thread-stop-{job.interp}-{job.params['workload']}"
+            assert job.params["seconds"] == claims.WORKLOAD_STOP_SECONDS and job.params["deadline"] == s.timeout
 
 
 @pytest.mark.parametrize("value", ["auto", "AUTO"])
@@ -32,12 +39,12 @@ def test_auto_spelled_out(value):
 
 
 def test_explicit_rows_win():
-    """An explicit DUCKDB_ROWS reaches every job's query unchanged (the thread-stop experiment included)."""
+    """An explicit DUCKDB_ROWS reaches every job's DuckDB query unchanged (the thread-stop experiment included); the other workloads stay calibrated."""
     s = claims.parse_args(["DUCKDB_ROWS=10000000"], {})
     assert s.rows == 10_000_000
     for job in claims.plan(s, HAVE_ALL):
         if isinstance(job, claims.Plain) and job.experiment == "thread-stop":
-            assert job.params["rows"] == 10_000_000
+            assert job.params["rows"] == (10_000_000 if job.params["workload"] == "duckdb" else None), job
 
 
 @pytest.mark.parametrize("value", ["5", "lots", "1e12", "100000000001"])
