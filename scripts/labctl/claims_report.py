@@ -1321,13 +1321,19 @@ def workload_text(data: dict) -> str:
             f"{speeds or 'no query ran'} (each job's size below)")
 
 
+def per_workload(c: dict) -> list[tuple[str, dict]]:
+    """A claim's verdicts per workload (claim 5), in app/workload_axis.py's order (claims.json sorts its keys)."""
+    per = c.get("workloads") or {}
+    order = {w: k for k, w in enumerate(STOP_WORKLOADS)}
+    return sorted(per.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+
+
 def _table_rows(c: dict) -> list[tuple[str, dict]]:
     """A claim's rows in the table: (claim text, verdict row); one per workload for a claim judged per workload."""
-    per = c.get("workloads")
-    if not per:
+    if not c.get("workloads"):
         return [(c["statement"], c)]
     out = []
-    for k, (w, row) in enumerate(per.items()):
+    for k, (w, row) in enumerate(per_workload(c)):
         what = workload_axis.WORKLOADS[w].summary if w in workload_axis.WORKLOADS else w
         out.append((f"{c['statement']} Workload `{w}`: {what}." if k == 0 else
                     f"The same, workload `{w}`: {what}.", row))
@@ -1368,10 +1374,9 @@ def markdown(data: dict, settings) -> str:
     lines.append(tables.render(["#", "Claim", "Verdict", "Measured here", "Why", "Reproduce"], rows, markdown=True))
     lines += ["", "## Details", ""]
     for c in claims:
-        per = c.get("workloads")
+        per = per_workload(c)
         lines.append(f"{c['claim']}. **{c['verdict']}**: {c['statement']}"
-                     + (" Per workload: " + ", ".join(f"`{w}` {r['verdict']}" for w, r in per.items()) + "."
-                        if per else ""))
+                     + (" Per workload: " + ", ".join(f"`{w}` {r['verdict']}" for w, r in per) + "." if per else ""))
         lines += [f"   - {x}" for x in c["measured"]]
     lines += ["", "How each job's query was sized (on the job's own interpreter):", ""]
     for job_id, d in _ordered(data):
