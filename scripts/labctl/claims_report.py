@@ -871,7 +871,7 @@ def _claim5_workload(data: dict, workload: str) -> dict:
                  else "never ran before the call returned")
         measured.append(
             f"{label(data, interp, False)} (GIL {'on' if r['gil_enabled'] else 'off'}), deadline "
-            f"{r['deadline']:g} s: PyThreadState_SetAsyncExc from a watchdog thread ({timer}) -> "
+            f"{_secs(r['deadline'])}: PyThreadState_SetAsyncExc from a watchdog thread ({timer}) -> "
             f"{a['exception_type'] or 'no exception'} after {_secs(a['elapsed'])}, having used {_secs(a['cpu'])} CPU "
             f"(the call alone: {_secs(r['query_alone'])}, {_secs(alone_cpu)} CPU); {i_text}; "
             f"{describe_sizing(job_sizing(d))}{_rerun_note(d)}")
@@ -1346,7 +1346,9 @@ def markdown(data: dict, settings) -> str:
     interp_text = "; ".join(
         f"{label(data, i, False)}: default start method {v.get('default_start_method', '?')}"
         for i, v in sorted(versions.items(), key=lambda kv: INTERPS.index(kv[0])))
-    duckdb = joined(v["duckdb"] for v in versions.values() if v.get("duckdb"))
+    duckdb = joined(v["duckdb"] for v in versions.values() if v.get("duckdb")) or joined(
+        (d.get("result") or {}).get("duckdb") for _, d in _ordered(data)  # a run without Celery workers (claim 5)
+        if d.get("job", {}).get("experiment") == "thread-stop" and (d.get("result") or {}).get("duckdb"))
     missing = data["interpreters"]["missing"]
     lines = [
         "# The article's claims, measured",
