@@ -67,3 +67,9 @@ def test_premise_rerun_is_four_times_larger():
     plain = claims._larger(jobs["thread-stop-gil"], {"job": {"kind": "plain", "experiment": "thread-stop"}, "result": {
         "rows": 10_000_000, "calibration": {"rows_per_second": 3e8}, "expected_seconds": 0.03}})
     assert plain.params["rows"] == 40_000_000 and plain.params["deadline"] == s.timeout
+    sqlite = claims._larger(jobs["thread-stop-gil-sqlite"], {"job": {"kind": "plain", "experiment": "thread-stop",
+                                                                     "params": {"workload": "sqlite"}},
+                                                             "result": {"workload": "sqlite", "rows": 2_000_000,
+                                                                        "unit": "rows", "calibration": {
+                                                                            "rows_per_second": 2e6}}})
+    assert sqlite.params == {**jobs["thread-stop-gil-sqlite"].params, "rows": 8_000_000}  # its own size, 4x

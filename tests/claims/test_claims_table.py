@@ -47,7 +47,8 @@ def test_every_query_states_its_calibration(claims_run):
             assert sz["query"] is False, (job_id, sz)
             continue
         if claims_report.stop_workload(d["job"]) != "duckdb":  # claim 5's other workloads: their own units
-            assert sz["query"] is False and sz["rows_requested"] == "auto" and min(sz["rows_per_second"]) > 0, (job_id, sz)
+            assert sz["query"] is False and min(sz["rows_per_second"]) > 0, (job_id, sz)
+            assert sz["rows_requested"] == "auto" or d.get("premise_rerun"), (job_id, sz)  # a re-run is 4x its size
             assert f"{sz['unit']}/s measured" in claims_report.describe_sizing(sz), (job_id, sz)
             continue
         assert sz["query"] and sz["rows_requested"] == "auto", (job_id, sz)
