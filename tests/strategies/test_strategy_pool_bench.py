@@ -21,6 +21,11 @@ def _bench(*args, timeout=SECONDS):
                           timeout=timeout)
 
 
+def _bench_processes() -> set[int]:
+    """Live processes of any bench/pools.py run (their LAB_RUN_ID starts with bench-pools-)."""
+    return {pid for pid in procs.marked() if (procs.run_of(pid) or "").startswith("bench-pools-")}
+
+
 def _overlap(records):
     events = sorted([(r["start"], 1) for r in records] + [(r["end"], -1) for r in records], key=lambda e: (e[0], e[1]))
     now = best = 0
@@ -89,13 +94,13 @@ def test_nothing_left_running(quick):
 ])
 def test_bad_flags_exit_2_with_one_line(args, flag, tmp_path):
     """A bad flag is one line naming it and what it accepts, exit 2, and nothing started."""
-    before = set(labtest.marked_processes())
+    before = _bench_processes()
     done = _bench(*args, f"--out={tmp_path / 'out'}", timeout=30)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and flag in lines[0] and "expected" in lines[0], done.stderr
     assert done.stdout == "" and not (tmp_path / "out").exists()
-    assert set(labtest.marked_processes()) <= before
+    assert _bench_processes() <= before
 
 
 def test_help_exits_0():
