@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 
-from . import calibrate, strategies
+from . import calibrate, query, strategies
 from .celery import app  # noqa: F401  (`celery -A app.bench_worker` finds the app here)
 from .worker import CONFIG, POOL, RUNTIME
 
@@ -45,23 +45,14 @@ STEP_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate
 STEP_PROBE_START = 2_000
 
 _local = threading.local()  # one DuckDB connection per thread for the step (never shared between threads)
-# duckdb.connect() from two threads at once, on 3.14t with PYTHON_GIL=0, aborts the process ("Critical
-# nanobind error", or a segfault: DuckDB 2.0.0's cp314t wheel, measured by bench/pools.py). The
-# connections this module opens (the step's, and with CONNECTION=reused the strategy's own, opened
-# once per thread before its first call) are opened one at a time; per-call connections are the
-# strategy's, opened inside strategies.run, and are not.
-CONNECT_LOCK = threading.Lock()
+# duckdb.connect() from two threads at once aborts 3.14t: query.connect opens every connection of
+# the lab under one lock (app/query.py CONNECT_LOCK), the step's too.
 
 
 def _step_connection():
     con = getattr(_local, "con", None)
     if con is None:
-        import duckdb
-
-        with CONNECT_LOCK:
-            con = duckdb.connect(":memory:")
-        con.execute("SET threads=1")
-        _local.con = con
+        con = _local.con = query.connect(1)
     return con
 
 
@@ -104,9 +95,8 @@ def measure_step() -> dict:
 def payoff(self, index: int, rows: int, timeout: float, step_rows: int, run_id: str | None = None) -> dict:
     """The query under the worker's strategy (deadline from the task's start), then the Python step."""
     clock = strategies.TASK_CLOCK.take()
-    if CONFIG.connection == "reused":  # this thread's kept connection, opened once (CONNECT_LOCK)
-        with CONNECT_LOCK:
-            strategies.REUSED.get(CONFIG.strategy, CONFIG.duckdb_threads)
+    if CONFIG.connection == "reused":  # this thread's kept connection, opened once (under query.CONNECT_LOCK)
+        strategies.REUSED.get(CONFIG.strategy, CONFIG.duckdb_threads)
     outcome = strategies.run(CONFIG.strategy, int(rows), float(timeout), CONFIG.duckdb_threads, clock=clock,
                              connection=CONFIG.connection)
     query_end = time.monotonic()

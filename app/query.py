@@ -7,14 +7,23 @@ reference, so a nested function or a lambda fails before the query starts.
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 
 SQL = "SELECT sum(hash(range)) FROM range(?)"
 
+# duckdb.connect() from two threads at once, on 3.14t with PYTHON_GIL=0, aborts the process
+# ("Critical nanobind error", or a segfault in _duckdb; DuckDB 2.0.0's cp314t build, 3 crashes in
+# 3 tries of a two-thread loop, found by bench/pools.py): every connection of the lab is opened
+# under this lock, one at a time (a connect takes about a millisecond), on every build.
+CONNECT_LOCK = threading.Lock()
+
 
 def connect(threads: int) -> duckdb.DuckDBPyConnection:
     """An in-memory connection limited to `threads` DuckDB worker threads."""
-    con = duckdb.connect(":memory:")
+    with CONNECT_LOCK:
+        con = duckdb.connect(":memory:")
     con.execute(f"SET threads={int(threads)}")
     return con
 

@@ -64,6 +64,8 @@ def test_changed_requirements_mean_a_new_venv_on_the_same_interpreter(built, tmp
     repo = tmp_path / "repo"
     shutil.copytree(REPO / "scripts", repo / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "requirements", repo / "requirements")
+    # scripts/labctl reads the settings spec and the registry from app/ (standard library only)
+    shutil.copytree(REPO / "app", repo / "app", ignore=shutil.ignore_patterns("__pycache__"))
     with open(repo / "requirements" / "lab.txt", "a") as fh:
         fh.write("# an edit\n")
     proc = subprocess.run([sys.executable, str(repo / "scripts" / "build-python"), "--print-paths"],
