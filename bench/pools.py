@@ -328,7 +328,7 @@ def _wait_exit(p: procs.Started, timeout: float, watch: procs.Started | None = N
         if watch is not None and not procs.alive(watch.pid, watch.started):
             try:
                 _, status = os.waitpid(watch.pid, os.WNOHANG)
-                how = _exit_text(os.waitstatus_to_exitcode(status)) if _ else "exit status unknown"
+                how = procs.exit_text(os.waitstatus_to_exitcode(status)) if _ else "exit status unknown"
             except ChildProcessError:
                 how = "exit status unknown"
             log = Path(watch.log).read_text(errors="replace") if Path(watch.log).exists() else ""
@@ -336,12 +336,6 @@ def _wait_exit(p: procs.Started, timeout: float, watch: procs.Started | None = N
                                + " | ".join(procs.tail(log, 3).splitlines()))
         time.sleep(0.05)
     raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
 
 
 def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict, timeout: float,
@@ -355,7 +349,7 @@ def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict
         run.stop(p, grace=2.0)
     data = _result(p.log)
     if data is None:
-        raise RuntimeError(f"{name}: no result ({_exit_text(code)}): "
+        raise RuntimeError(f"{name}: no result ({procs.exit_text(code)}): "
                            + " | ".join(procs.tail(Path(p.log).read_text(errors='replace'), 4).splitlines()))
     return data
 

@@ -45,10 +45,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (REPO, REPO / "scripts"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
 from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
+from labctl.cli import drop_values  # noqa: E402
 from app.settings import CONNECTIONS  # noqa: E402
 from app.stats import percentile  # noqa: E402
 
@@ -501,7 +503,7 @@ def main(argv=None) -> int:
         pythons[build] = path
     if not pythons:
         pythons[("nogil" if sysconfig.get_config_var("Py_GIL_DISABLED") else "gil")] = sys.executable
-    child_argv = _drop_values(argv, ("--python", "--json"))
+    child_argv = drop_values(argv, ("--python", "--json"))
     result = {
         "command": " ".join(["python bench/strategies.py", *argv]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_at_start": os.getloadavg()},
@@ -527,22 +529,6 @@ def main(argv=None) -> int:
     print(f"\nbaseline for the ratios: {args.baseline or 'process with the build default start method'}; "
           f"{result['seconds']:.0f}s; JSON: {path}")
     return 0
-
-
-def _drop_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
-    """argv without `--flag value` / `--flag=value` for the given flags (the parent's own options)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in flags:
-            skip = True
-            continue
-        if any(arg.startswith(f + "=") for f in flags):
-            continue
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ for _p in (REPO, REPO / "scripts"):
         sys.path.insert(0, str(_p))
 
 from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
+from labctl.cli import drop_values  # noqa: E402
 from app.stats import percentile  # noqa: E402
 from app.workload_axis import WORKLOAD_NAMES, WORKLOADS  # noqa: E402
 
@@ -636,7 +637,7 @@ def main(argv=None) -> int:
         # a file, not stdout: Celery's SIGTERM handler prints to stdout in timed-out task processes
         results_io.write_json(args.child, Child(args).main(), indent=None)
         return 0
-    child_argv = _drop_values(argv, ("--python", "--out", "--interpreters"))
+    child_argv = drop_values(argv, ("--python", "--out", "--interpreters"))
     out = Path(args.out) if args.out else REPO / "results" / time.strftime("workloads-%Y%m%d-%H%M%S")
     result = {"command": " ".join(["python bench/workloads.py", *argv]),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -676,22 +677,6 @@ def main(argv=None) -> int:
             break
     print(f"\n{result['seconds']:.0f} s; {out / 'workloads.json'}, workloads.md" + (", workloads.png" if png else ""))
     return 0
-
-
-def _drop_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
-    """argv without `--flag value` / `--flag=value` for the given flags (the parent's own options)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in flags:
-            skip = True
-            continue
-        if any(arg.startswith(f + "=") for f in flags):
-            continue
-        out.append(arg)
-    return out
 
 
 if __name__ == "__main__":

@@ -337,12 +337,6 @@ def _wait_exit(p: procs.Started, timeout: float) -> int | None:
     raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
 
 
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
-
-
 def _suffix(attempt: int) -> str:
     """Log name suffix of a job's attempt: a retry writes its own logs (`worker-<job>-2.log`), so it
     never reads its first attempt's result or " ready." line."""
@@ -372,7 +366,7 @@ def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
         run.local.stop(p, grace=2.0)
     data = _result(p.log)
     if data is None:
-        return {"error": f"no result ({_exit_text(code)}): {procs.tail(Path(p.log).read_text(errors='replace'), 5)}"}
+        return {"error": f"no result ({procs.exit_text(code)}): {procs.tail(Path(p.log).read_text(errors='replace'), 5)}"}
     return {"result": data, "seconds": round(time.monotonic() - start, 1)}
 
 
@@ -481,7 +475,7 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
             run.local.stop(sender, grace=2.0)
         data = _result(sender.log)
         if data is None:
-            out["error"] = (f"sender gave no result ({_exit_text(code)}): "
+            out["error"] = (f"sender gave no result ({procs.exit_text(code)}): "
                             f"{procs.tail(Path(sender.log).read_text(errors='replace'), 5)}")
             return out
         out["time_limits"] = data["time_limits"]  # the Celery time limits the sender sent with each task, or None

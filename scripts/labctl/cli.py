@@ -93,6 +93,22 @@ class Parser(argparse.ArgumentParser):
         raise self.error_type(first)
 
 
+def drop_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """argv without `--flag value` / `--flag=value` for the given flags (a parent's own options, before it passes the rest to its children: bench/strategies.py, bench/workloads.py)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in flags:
+            skip = True
+            continue
+        if any(arg.startswith(f + "=") for f in flags):
+            continue
+        out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):

@@ -227,3 +227,10 @@ class StateFile:
             self.path.unlink()
         except FileNotFoundError:
             pass
+
+
+def exit_text(code: int | None) -> str:
+    """An exit status as a run's line says it: `exit 1`, `killed by signal 9`, `exit status unknown`."""
+    if code is None:
+        return "exit status unknown"
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
