@@ -15,6 +15,7 @@ from app import axes
 ITERATIONS = 2
 TIMEOUT = 0.6  # opening a DuckDB database takes 40 ms of CPU: with seven workers on two cores, far longer
 MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
+BILLIARD_TIMEOUT_POLL = 1.0  # seconds between billiard's TimeoutHandler looks, without an event loop
 QUEUES = [
     "gil.process.fork",
     "gil.process.forkserver",
@@ -159,7 +160,11 @@ def test_prefork_soft_time_limit_is_caught_in_the_task(matrix):
         assert r["exception_type"] in ("RuntimeError", "billiard.exceptions.SoftTimeLimitExceeded"), r
         # counted from the pool process's accept, which Celery's soft limit starts after: never early
         assert r["clock_source"] == "pool-accept", r["clock_source"]
-        assert 0 <= r["overshoot"] < MAX_OVERSHOOT, r["overshoot"]
+        # Without Celery's event loop (the embedded broker's transport has none) billiard's
+        # TimeoutHandler thread looks at the limits once a second (billiard/pool.py, its body's
+        # time.sleep(1.0)): the soft limit fires up to a second late there; on RabbitMQ the hub checks.
+        bound = MAX_OVERSHOOT + (BILLIARD_TIMEOUT_POLL if r["broker"] == "filesystem" else 0.0)
+        assert 0 <= r["overshoot"] < bound, (r["overshoot"], r["broker"])
         assert r["settled"]["children"] == 0
     assert len({r["pid"] for r in rs}) == 1, "the pool process was replaced: the hard limit fired"
 
