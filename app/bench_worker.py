@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import statistics
 import sys
 import threading
 import time
@@ -72,21 +71,7 @@ def measure_step() -> dict:
     """The step's speed on this interpreter: rows per second, grown until one call takes
     STEP_PROBE_SECONDS, then the median of three calls of that size (as calibrate.measure)."""
     began = time.perf_counter()
-    python_step(STEP_PROBE_START)  # warm-up
-    rows = STEP_PROBE_START
-    while True:
-        t = time.perf_counter()
-        python_step(rows)
-        took = time.perf_counter() - t
-        if took >= STEP_PROBE_SECONDS or rows >= 10**9:
-            break
-        rows = int(rows * min(10.0, max(1.5, 1.2 * STEP_PROBE_SECONDS / max(took, 1e-4))))
-    times = [took]
-    for _ in range(2):
-        t = time.perf_counter()
-        python_step(rows)
-        times.append(time.perf_counter() - t)
-    median = statistics.median(times)
+    rows, median = calibrate.probe(python_step, STEP_PROBE_START, seconds=STEP_PROBE_SECONDS, max_size=10**9)
     return {"rows_per_second": round(rows / median, 1), "probe_rows": rows, "probe_seconds": round(median, 6),
             "measured_seconds": round(time.perf_counter() - began, 3)}
 

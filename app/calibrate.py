@@ -89,6 +89,31 @@ def target_seconds(timeout: float, settle_seconds: float, query_seconds: float |
     return max(defaults.QUERY_TIMEOUTS * timeout, timeout + settle_seconds + defaults.QUERY_BEYOND_SETTLE)
 
 
+def probe(call, start: int, seconds: float = PROBE_SECONDS, max_size: int = PROBE_MAX_ROWS,
+          repeats: int = PROBE_REPEATS) -> tuple[int, float]:
+    """The size at which one `call(size)` takes at least `seconds`, and the median time of `repeats`
+    calls of it: a warm-up call of `start` (first-call costs stay out of the rate), then the size
+    grown from `start` (at most 10x per step, so a noisy short call cannot overshoot far), capped
+    at `max_size`. Every speed the lab measures is one of these: the query, each workload, the
+    builtin of claim 5, the payoff bench's Python step."""
+    call(start)
+    size = start
+    while True:
+        t = time.perf_counter()
+        call(size)
+        took = time.perf_counter() - t
+        if took >= seconds or size >= max_size:
+            break
+        # aim a little past the target
+        size = min(max_size, int(size * min(10.0, max(1.5, 1.2 * seconds / max(took, 1e-4)))))
+    times = [took]
+    for _ in range(repeats - 1):
+        t = time.perf_counter()
+        call(size)
+        times.append(time.perf_counter() - t)
+    return size, statistics.median(times)
+
+
 def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
     """Time the lab's query (or `workload`'s call) on this interpreter now (well under a second)."""
     if workload != "duckdb":
@@ -102,24 +127,9 @@ def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
     began = time.perf_counter()
     con = query.connect(threads)
     try:
-        query.execute(con, PROBE_START_ROWS)  # warm-up: first-call costs stay out of the rate
-        rows = PROBE_START_ROWS
-        while True:
-            t = time.perf_counter()
-            query.execute(con, rows)
-            took = time.perf_counter() - t
-            if took >= PROBE_SECONDS or rows >= PROBE_MAX_ROWS:
-                break
-            # aim a little past the target; at most 10x per step so a noisy short call cannot overshoot far
-            rows = min(PROBE_MAX_ROWS, int(rows * min(10.0, max(1.5, 1.2 * PROBE_SECONDS / max(took, 1e-4)))))
-        times = [took]
-        for _ in range(PROBE_REPEATS - 1):
-            t = time.perf_counter()
-            query.execute(con, rows)
-            times.append(time.perf_counter() - t)
+        rows, median = probe(lambda n: query.execute(con, n), PROBE_START_ROWS)
     finally:
         con.close()
-    median = statistics.median(times)
     return Calibration(
         rows_per_second=round(rows / median, 1),
         probe_rows=rows,
@@ -142,23 +152,9 @@ def _measure_workload(threads: int, workload: str) -> Calibration:
     began = time.perf_counter()
     handle = impl.connect(threads)
     try:
-        impl.execute(handle, impl.probe_start)  # warm-up
-        size = impl.probe_start
-        while True:
-            t = time.perf_counter()
-            impl.execute(handle, size)
-            took = time.perf_counter() - t
-            if took >= PROBE_SECONDS or size >= PROBE_MAX_ROWS:
-                break
-            size = min(PROBE_MAX_ROWS, int(size * min(10.0, max(1.5, 1.2 * PROBE_SECONDS / max(took, 1e-4)))))
-        times = [took]
-        for _ in range(PROBE_REPEATS - 1):
-            t = time.perf_counter()
-            impl.execute(handle, size)
-            times.append(time.perf_counter() - t)
+        size, median = probe(lambda n: impl.execute(handle, n), impl.probe_start)
     finally:
         impl.close(handle)
-    median = statistics.median(times)
     library = "python" if workload == "builtin" else impl.declared.module.replace("sqlite3", "sqlite")
     return Calibration(
         rows_per_second=round(size / median, 1),

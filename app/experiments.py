@@ -165,24 +165,10 @@ def spin_rate() -> dict:
     Like `calibrate.measure` for the query: grow n until one call takes SPIN_PROBE_SECONDS,
     then the median of three calls of that size.
     """
-    import statistics
+    from app import calibrate
 
     began = time.perf_counter()
-    _spin(SPIN_PROBE_START)  # warm-up
-    n = SPIN_PROBE_START
-    while True:
-        t = time.perf_counter()
-        _spin(n)
-        took = time.perf_counter() - t
-        if took >= SPIN_PROBE_SECONDS or n >= 10**11:
-            break
-        n = int(n * min(10.0, max(1.5, 1.2 * SPIN_PROBE_SECONDS / max(took, 1e-4))))
-    times = [took]
-    for _ in range(2):
-        t = time.perf_counter()
-        _spin(n)
-        times.append(time.perf_counter() - t)
-    median = statistics.median(times)
+    n, median = calibrate.probe(_spin, SPIN_PROBE_START, seconds=SPIN_PROBE_SECONDS, max_size=10**11)
     return {"items_per_second": round(n / median, 1), "probe_items": n, "probe_seconds": round(median, 6),
             "measured_seconds": round(time.perf_counter() - began, 3)}
 
