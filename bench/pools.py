@@ -652,24 +652,17 @@ def main(argv=None, env=None, say=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ if env is None else env)
     say = say or (lambda m: print(m, flush=True))
-    try:
+
+    def parse():
         a = parse_args(argv)
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
-    except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    a.argv = argv
-    try:
-        result = execute(a, env, say)
-    except UsageError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        a.argv = argv
+        return a
+
+    return runner.command(PROG, parse, lambda a: _finish(a, execute(a, env, say), say))
+
+
+def _finish(a, result: dict, say) -> int:
+    """Write pools.json and pools.md of the run; its exit status (1 when a cell failed)."""
     text = report(result, a)
     out = Path(result["out"])
     results_io.write_json(out / "pools.json", result, indent=1, sort_keys=True)

@@ -623,23 +623,11 @@ def _versions(results: dict) -> dict:
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) -> int:
     env = dict(os.environ if env is None else env)
     say = say or (lambda m: print(m, flush=True))
-    try:
-        s = parse_args(argv, env)
-    except SystemExit as exc:  # -h/--help: the usage is printed
-        return exc.code if isinstance(exc.code, int) else 0
-    except (ConfigError, UsageError) as exc:
-        print(f"lab claims: {exc}", file=sys.stderr)
-        return 2
-    try:
-        data = execute(s, env, say)
-    except (ConfigError, UsageError) as exc:
-        print(f"lab claims: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"lab claims: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return runner.command("lab claims", lambda: parse_args(argv, env), lambda s: _finish(s, execute(s, env, say), say))
+
+
+def _finish(s: Settings, data: dict, say) -> int:
+    """Write claims.json (the raw data first, then with the verdicts) and claims.md; the run's exit status."""
     out = s.results_dir.resolve() / s.run_id
     out.mkdir(parents=True, exist_ok=True)
     results_io.write_json(out / "claims.json", data, indent=1, sort_keys=True)  # the raw data first

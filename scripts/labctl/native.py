@@ -306,25 +306,18 @@ def down(env: Mapping[str, str], say=print) -> int:
 
 def main(mode: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     env = dict(os.environ if env is None else env)
-    try:
-        try:
-            if mode == "down":
-                words = _parser("down").parse_intermixed_args(list(args)).words
-                if words:
-                    raise UsageError(f"down takes no arguments, got {' '.join(words)}")
-            else:
-                overrides = parse_overrides(args, mode)
-        except SystemExit as exc:  # -h/--help: argparse printed the usage
-            return exc.code if isinstance(exc.code, int) else 0
+
+    def parse():
+        if mode == "down":
+            words = _parser("down").parse_intermixed_args(list(args)).words
+            if words:
+                raise UsageError(f"down takes no arguments, got {' '.join(words)}")
+            return None
+        return parse_overrides(args, mode)
+
+    def act(overrides) -> int:
         if mode == "down":
             return down(env)
-        plan = make_plan(mode, overrides, env)
-        return run(plan)
-    except (ConfigError, UsageError) as exc:
-        print(f"lab {mode}: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # a component failed to start: say so, everything is stopped already
-        print(f"lab {mode}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        return run(make_plan(mode, overrides, env))
+
+    return runner.command(f"lab {mode}", parse, act)

@@ -31,7 +31,6 @@ from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
 from app import axes, results_io, settings, tables  # noqa: E402  (stdlib-only modules)
-from app.envparse import ConfigError  # noqa: E402
 
 # A short deadline and a query that outlives it by far, so "ignored" (the query ran to its end)
 # and "late" (stopped only when the C call returned) stand apart from "works" on any machine.
@@ -363,29 +362,17 @@ def _number(flag: str, value: str | None, default: float, lo: float, hi: float) 
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) -> int:
     env = dict(os.environ if env is None else env)
     say = say or (lambda m: print(m, flush=True))
-    try:
-        s = parse_args(argv, env)
-    except SystemExit as exc:  # -h/--help
-        return exc.code if isinstance(exc.code, int) else 0
-    except (ConfigError, UsageError) as exc:
-        print(f"lab pools: {exc}", file=sys.stderr)
-        return 2
-    try:
+
+    def act(s: Settings) -> int:
         data = execute(s, env, say)
-    except (ConfigError, UsageError) as exc:
-        print(f"lab pools: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"lab pools: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    out = s.results_dir.resolve() / s.run_id
-    out.mkdir(parents=True, exist_ok=True)
-    results_io.write_json(out / "pools.json", data, indent=1, sort_keys=True)
-    text = markdown(data)
-    results_io.write_text(out / "pools.md", text)
-    say("")
-    say(text)
-    say(f"[pools] {out / 'pools.md'} and pools.json written in {data['seconds']:.0f}s")
-    return 0
+        out = s.results_dir.resolve() / s.run_id
+        out.mkdir(parents=True, exist_ok=True)
+        results_io.write_json(out / "pools.json", data, indent=1, sort_keys=True)
+        text = markdown(data)
+        results_io.write_text(out / "pools.md", text)
+        say("")
+        say(text)
+        say(f"[pools] {out / 'pools.md'} and pools.json written in {data['seconds']:.0f}s")
+        return 0
+
+    return runner.command("lab pools", lambda: parse_args(argv, env), act)

@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,31 @@ class WorkerSpec:
             python, "-m", "celery", "-A", self.app, "worker", *axes.POOLS[self.pool].argv(self.concurrency), *recycle, "-Q", self.queue,
             "-n", f"{self.worker_name}@{hostname}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
         ]
+
+
+def command(prog: str, parse: Callable[[], object], act: Callable[[object], int]) -> int:
+    """A host command's exit status, the same for every `scripts/lab` command and bench: `act(parse())`.
+
+    -h/--help (argparse's SystemExit while parsing) exits with its code; bad input (ConfigError,
+    UsageError) is one line `prog: ...` and 2; a component that failed to start or run
+    (RuntimeError: everything the run started is stopped already) one line and 1; Ctrl-C 130.
+    """
+    from app.envparse import ConfigError
+
+    try:
+        try:
+            parsed = parse()
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else 0
+        return act(parsed)
+    except (ConfigError, UsageError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 def missing_modules(python: str, modules: Iterable[str]) -> dict[str, str]:
