@@ -5,52 +5,63 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 import labtest
-from app import procfs
+import process_guard
 from labctl import procs, rabbit
 
 
-# Every process this session starts inherits this variable, so the leftover check below looks at
-# (and stops) only this session's processes, never those of another session or run on the machine.
-SESSION_VAR = "LAB_TEST_SESSION"
-os.environ.setdefault(SESSION_VAR, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _session_marked() -> dict[int, str]:
-    needle = f"{SESSION_VAR}={os.environ[SESSION_VAR]}".encode()
-    out = {}
-    for pid, name in labtest.marked_processes().items():
-        if needle in (procfs.environ(pid) or []):
-            out[pid] = name
-    return out
-
-
-# A process that ends on its own this soon after the test is not left behind: RabbitMQ nodes run
+# A process that ends on its own this soon after its test is not left behind: RabbitMQ nodes run
 # short helpers (`sh -c df ...` for the disk monitor, `erl` for a stop), which inherit the marker.
 LEFTOVER_GRACE = labtest.threshold("LAB_TEST_LEFTOVER_GRACE", 3.0)
+
+# Processes started while a session-scoped fixture was set up (the RabbitMQ node): the session's
+# own check covers them at the end; tests and modules do not own them.
+SESSION_OWNED: set[int] = set()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    before = set(process_guard.session_processes()) if fixturedef.scope == "session" else None
+    yield
+    if before is not None:
+        SESSION_OWNED.update(set(process_guard.session_processes()) - before)
+
+
+def _check(scope: str, owned: set[int]) -> None:
+    """Fail if this scope left a process running; kill it first (by pid), so one failure does not hang or cascade."""
+    leftovers = process_guard.wait_left_behind(owned | SESSION_OWNED, LEFTOVER_GRACE)
+    if leftovers:
+        process_guard.kill(leftovers)
+        pytest.fail(f"processes left running by this {scope}: {leftovers}", pytrace=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_process_left_by_the_session():
+    """At the end of the session, after every fixture's teardown, nothing the session started may run."""
+    before = set(process_guard.session_processes())
+    yield
+    SESSION_OWNED.clear()
+    _check("session", before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def no_process_left_by_the_module():
+    """At the end of a module, after its shared runs' teardown, nothing they started may run."""
+    before = set(process_guard.session_processes())
+    yield
+    _check("module", before)
 
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind():
-    """After every test, no process carrying a lab marker may be running that was not there before."""
-    before = set(_session_marked())
+    """After every test, no process this session started may run that was not there before."""
+    before = set(process_guard.session_processes())
     yield
-    deadline = time.monotonic() + LEFTOVER_GRACE
-    while True:
-        leftovers = {pid: name for pid, name in _session_marked().items() if pid not in before}
-        if not leftovers or time.monotonic() >= deadline:
-            break
-        time.sleep(0.2)
-    if leftovers:
-        for pid in leftovers:  # stop them so one failure does not cascade, then fail
-            procs.stop(procs.Started("leftover", pid, procs.start_time(pid), ""), grace=2.0)
-        pytest.fail(f"processes left running by this test: {leftovers}")
+    _check("test", before)
 
 
 class Broker:
@@ -90,7 +101,7 @@ def _node_env(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def rabbitmq():
     """A real RabbitMQ node for the session, stopped by pid at the end."""
-    labtest.need(rabbit.available(), "rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    labtest.need(rabbit.available(), "rabbitmq-server is not installed (apt-get install rabbitmq-server)", "rabbitmq")
     folder = Path(tempfile.mkdtemp(prefix="lab-test-rabbit-"))
     run_id = f"test-{os.getpid()}"
     started, url = rabbit.start(folder, os.environ, run_id)
@@ -100,3 +111,50 @@ def rabbitmq():
         procs.stop(started)
         procs.sweep(run_id)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Fixtures that put a test on RabbitMQ where rabbitmq-server is installed (else the embedded broker).
+ON_RABBITMQ = {"rabbitmq", "claims_run", "pools_run"}
+# The marker a test that skips for lack of each must carry, so that CI's full pass selects it.
+MARKER_OF = {"build": "built", "rabbitmq": "rabbitmq", "docker": "docker"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if ON_RABBITMQ & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.rabbitmq)
+
+
+def _skip_reason(report) -> str:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _skip_kind(report, allowed: dict[str, str | None]) -> str:
+    """What a skip lacked, if it may skip for that here and carries the marker that makes CI's full pass run it."""
+    reason = _skip_reason(report)
+    for kind, marker in allowed.items():
+        if reason.startswith(f"{kind}: "):
+            if marker and marker not in report.keywords:
+                return f"NOT MARKED {marker!r}, so no CI pass runs it: {report.nodeid}: {reason}"
+            return kind
+    return f"NOT ALLOWED: {report.nodeid}: {reason}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI, a skip must say it lacks what the machine may lack (and carry its marker); any other fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not labtest.CI or reporter is None:
+        return
+    allowed: dict[str, str | None] = {labtest.NO_WHEEL: None}
+    if labtest.NEWCOMER:
+        allowed.update({labtest.MISSING[key]: MARKER_OF[key] for key in labtest.MISSING})
+    counts: dict[str, int] = {}
+    for report in reporter.stats.get("skipped", []):
+        kind = _skip_kind(report, allowed)
+        counts[kind] = counts.get(kind, 0) + 1
+    reporter.write_sep("=", f"skips by reason (allowed under CI: {', '.join(allowed)})")
+    for kind, n in sorted(counts.items()):
+        reporter.write_line(f"{n:5d}  {kind}")
+    if any(kind.startswith("NOT ") for kind in counts):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -23,6 +23,14 @@ def _ignore_sigterm_forever(ready) -> None:
         time.sleep(0.1)
 
 
+def _end(*children) -> None:
+    """This test's own children end here, whatever reap_tasks did: a SIGTERM-ignoring daemonic child
+    left alive would make multiprocessing's exit hook wait for it forever."""
+    for child in children:
+        child.kill()
+        child.join(5)
+
+
 def test_sigterm_ignoring_child_ends_up_killed():
     """One child dies on SIGTERM, one ignores it and is SIGKILLed; nothing remains."""
     ctx = multiprocessing.get_context("fork")
@@ -31,15 +39,16 @@ def test_sigterm_ignoring_child_ends_up_killed():
     stubborn = ctx.Process(target=_ignore_sigterm_forever, args=(ready,), daemon=True)
     polite.start()
     stubborn.start()
-    assert ready.wait(10)
+    try:
+        assert ready.wait(10)
 
-    result = reap_tasks(grace=0.5)
+        result = reap_tasks(grace=0.5)
 
-    assert (result.terminated, result.killed, result.remaining) == (2, 1, 0), result
-    assert result.log_line() == "cleanup terminated=2 killed=1 remaining=0"
-    assert not probe.snapshot().tasks
-    polite.join(1)
-    stubborn.join(1)
+        assert (result.terminated, result.killed, result.remaining) == (2, 1, 0), result
+        assert result.log_line() == "cleanup terminated=2 killed=1 remaining=0"
+        assert not probe.snapshot().tasks
+    finally:
+        _end(polite, stubborn)
 
 
 def test_helpers_and_other_processes_are_left_alone():
@@ -61,7 +70,7 @@ def test_helpers_and_other_processes_are_left_alone():
         assert result.terminated == 1 and result.remaining == 0, result
         assert helpers <= {p.pid for p in after.processes}
         assert other.poll() is None, "a non-task child was touched"
-        task.join(2)
     finally:
+        _end(task)
         other.kill()
         other.wait()
