@@ -42,20 +42,57 @@ def threshold(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
-def need(condition: bool, reason: str) -> None:
+# What a newcomer's machine may lack: the only reasons a test may skip in CI's newcomer pass
+# (conftest.py fails that pass on any other). The lab builds everything else itself.
+MISSING = {
+    "build": "no 3.14 build",
+    "rabbitmq": "no RabbitMQ",
+    "docker": "no Docker engine",
+}
+# The one reason a test may skip anywhere, CI included: pip has no wheel of an optional package for
+# an interpreter, as the venv's record says (scripts/labctl/optional.py).
+NO_WHEEL = "no wheel"
+
+
+def need(condition: bool, reason: str, missing: str = "build") -> None:
     """Skip on a developer machine, fail under CI=true: CI must run everything (but in its newcomer pass)."""
     import pytest
 
     if condition:
         return
+    reason = f"{MISSING[missing]}: {reason}"
     if CI and not NEWCOMER:
         pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
 
 
+def need_module(module: str, prefix: str | None = None) -> None:
+    """The optional package `module` is importable in the venv at `prefix` (this one by default); else skip
+    only where the venv's record says pip has no wheel of it for that interpreter, and fail with why otherwise."""
+    import importlib.util
+
+    import pytest
+
+    prefix = Path(prefix or sys.prefix)
+    if prefix == Path(sys.prefix) and importlib.util.find_spec(module) is not None:
+        return
+    record_file = prefix / "lab-optional.json"
+    if not record_file.is_file():
+        pytest.fail(f"{module} is not importable and {record_file} is missing: the lab's venv was not made by the lab")
+    record = json.loads(record_file.read_text())
+    if any(pin.split("==")[0].lower() == module.lower() for pin in record["installed"]):
+        if prefix == Path(sys.prefix):
+            pytest.fail(f"{module} is recorded as installed in {prefix} but does not import")
+        return
+    why = {pin.split("==")[0].lower(): reason for pin, reason in record["missing"].items()}.get(module.lower())
+    if why == "no wheel for this interpreter":
+        pytest.skip(f"{NO_WHEEL}: {module} for {prefix.name} ({record_file})")
+    pytest.fail(f"{module} is not installed in {prefix}: {why or 'not in requirements/optional.txt'}")
+
+
 def built_python(build: str) -> Path:
     python = paths.venv_dir(paths.DEFAULT_PYTHON_VERSION, build) / "bin" / "python"
-    need(python.exists(), f"no {build} interpreter at {python}: run scripts/lab setup")
+    need(python.exists(), f"no {build} interpreter at {python}: run scripts/lab setup", "build")
     return python
 
 
@@ -174,3 +211,37 @@ def assert_article_behaviour(run_dir: Path, queues: list[str], iterations: int) 
         for r in by_queue["gil-clean"]:
             assert r["cleanup"]["remaining"] == 0 and r["settled"]["roles"]["task"] == 0, r["settled"]
     return by_queue
+
+
+# --- queue names: a few that spell every token of the grammar -------------------------------------
+
+def name_tokens(queue: str) -> set[tuple[str, str]]:
+    """What a queue's name spells: an article worker's name, or its build, strategy, start method, named pool
+    and named workload, and every character outside [a-z0-9] (a broker may refuse one: '+' in kombu's)."""
+    from app import axes
+    from app.workload_axis import DEFAULT_WORKLOAD
+
+    spec = axes.parse_queue(queue)
+    assert spec is not None, queue
+    chars = {("character", c) for c in queue if not c.isalnum()}
+    if queue in axes.ARTICLE_WORKERS:
+        return {("article worker", queue)} | chars
+    parts = {("build", spec.build), ("strategy", spec.strategy), ("start method", spec.start_method),
+             ("pool", spec.pool_named), ("workload", None if spec.workload == DEFAULT_WORKLOAD else spec.workload)}
+    return {(kind, value) for kind, value in parts if value is not None} | chars
+
+
+def covering_queues(queues=None) -> tuple[str, ...]:
+    """A few names that between them spell every token of `queues`: the longest name first, then greedily the
+    name spelling most tokens not yet spelled (the first such in `queues`, so the choice is stable)."""
+    from app import axes
+
+    queues = queues or axes.KNOWN_QUEUES
+    chosen = [max(queues, key=len)]
+    spelled = name_tokens(chosen[0])
+    wanted = set().union(*map(name_tokens, queues))
+    while spelled != wanted:
+        best = max(queues, key=lambda q: len(name_tokens(q) - spelled))
+        chosen.append(best)
+        spelled |= name_tokens(best)
+    return tuple(chosen)

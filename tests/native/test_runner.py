@@ -117,10 +117,12 @@ def test_a_stopping_run_starts_nothing(tmp_path):
     assert not procs.marked(run_id)
 
 
+@pytest.mark.slow
+@pytest.mark.rabbitmq
 def test_workers_stop_first_and_the_broker_last(tmp_path):
     """A private RabbitMQ node and a real worker started from native's spec: the worker carries the
     run's environment and is stopped before the node; the node's epmd goes with the marker."""
-    labtest.need(rabbit.available(), "rabbitmq-server is not installed")
+    labtest.need(rabbit.available(), "rabbitmq-server is not installed", missing="rabbitmq")
     run_id = _run_id("rabbitmq")
     lines: list[str] = []
     spec = native.worker_spec("gil")

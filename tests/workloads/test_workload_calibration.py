@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import pytest
@@ -17,8 +16,7 @@ FACTOR = labtest.threshold("LAB_TEST_CALIBRATION_FACTOR", 3.0)
 @pytest.mark.parametrize("workload", [w for w in WORKLOAD_NAMES if w != "duckdb"])
 def test_a_call_sized_for_half_a_second_runs_about_half_a_second(workload):
     """rows_for(0.5) on a fresh measurement of the workload gives a call of a third to three times 0.5 s."""
-    if importlib.util.find_spec(WORKLOADS[workload].module) is None:
-        pytest.skip(f"{WORKLOADS[workload].module} is not installed on this interpreter")
+    labtest.need_module(WORKLOADS[workload].module)
     cal = calibrate.measure(1, workload)
     size = cal.rows_for(0.5)
     t = time.perf_counter()

@@ -46,6 +46,7 @@ def host(tmp_path_factory):
     return json.loads((out / "workloads.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_sqlite_interrupt_stops_and_its_connection_stays_usable(host):
     """sqlite3's interrupt: stopped, OperationalError told from a real error only by its message, connection usable."""
     cell = _cells(host[0])[("host", "sqlite", "interrupt")]
@@ -53,6 +54,7 @@ def test_sqlite_interrupt_stops_and_its_connection_stays_usable(host):
     assert cell["told_apart"] == "by message only ('interrupted')" and cell["usable"] is True, cell
 
 
+@pytest.mark.slow
 def test_the_builtin_is_not_stopped_in_process_and_burns_its_cpu(host):
     """sum(range(n)) on the GIL build: signals runs it to its end (its CPU burned after the deadline), interrupt has no stop."""
     result, _ = host
@@ -64,6 +66,7 @@ def test_the_builtin_is_not_stopped_in_process_and_burns_its_cpu(host):
     assert cells[("host", "builtin", "interrupt")]["stops"] == "no such stop"
 
 
+@pytest.mark.slow
 def test_process_cleanup_stops_both_and_the_report_is_written(host):
     """process+cleanup stops sqlite3 and the builtin (their CPU after the deadline below what was left); the md is written."""
     result, out = host
@@ -75,6 +78,7 @@ def test_process_cleanup_stops_both_and_the_report_is_written(host):
     assert "| host | on | sqlite | interrupt | yes |" in text, text
 
 
+@pytest.mark.slow
 @pytest.mark.built
 def test_on_the_314_builds_the_builtin_holds_the_gil_only_where_there_is_one(tmp_path):
     """3.14 GIL: another thread stalls during sum(range(n)); 3.14t (PYTHON_GIL=0): it runs alongside; neither stops it."""

@@ -8,7 +8,6 @@ LAB_TEST_GIL_FREE_SPEED (another thread's speed during the call, as a fraction o
 
 from __future__ import annotations
 
-import importlib.util
 import multiprocessing
 import time
 
@@ -28,9 +27,8 @@ LATE = 0.25  # see _ran_to_its_end
 
 
 def _importable(workload: str) -> None:
-    """Skip a workload whose optional library is not installed here (requirements/optional.txt is best-effort)."""
-    if importlib.util.find_spec(WORKLOADS[workload].module) is None:
-        pytest.skip(f"{WORKLOADS[workload].module} is not installed on this interpreter")
+    """The workload's optional library is here, or pip has no wheel of it for this interpreter (skip), or fail."""
+    labtest.need_module(WORKLOADS[workload].module)
 
 
 def _size(workload: str) -> int:
