@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("interp", ["host", "gil"])
 def test_under_fork_reaping_needs_sigkill_and_leaves_nothing(claims_run, interp):
     claims_run.need(interp)
-    recs = claims_run.records(f"{interp}-fork-cleanup")
+    recs = claims_run.records(f"{interp}-fork-cleanup")  # exactly the plan's iterations: the loop never runs on nothing
     for r in recs:
         assert (r["settled"]["children"], r["settled"]["zombies"]) == (0, 0), r["settled"]
         # the child ignores SIGTERM (Celery's handler): only the SIGKILL step removes it
@@ -24,7 +24,7 @@ def test_under_fork_reaping_needs_sigkill_and_leaves_nothing(claims_run, interp)
 def test_under_forkserver_children_2_are_the_helpers(claims_run, interp):
     claims_run.need(interp)
     for job in (f"{interp}-forkserver-cleanup", f"{interp}-forkserver-process"):
-        for r in claims_run.records(job):
+        for r in claims_run.records(job):  # exactly the plan's iterations
             assert (r["settled"]["children"], r["settled"]["zombies"]) == (2, 0), (job, r["settled"])
             assert roles(r, "settled") == {"forkserver": 1, "resource_tracker": 1}
     for r in claims_run.records(f"{interp}-forkserver-cleanup"):

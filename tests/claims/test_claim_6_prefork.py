@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("interp,method", [("host", "fork"), ("gil", "forkserver")])
 def test_prefork_refuses_solo_runs(claims_run, interp, method):
     claims_run.need(interp)
-    for r in claims_run.records(f"{interp}-{method}-prefork-process"):
+    for r in claims_run.records(f"{interp}-{method}-prefork-process"):  # exactly the plan's iterations
         assert (r["outcome"], r["exception_type"], r["exception_message"]) == ("error", "AssertionError", DAEMONIC)
         assert r["start_method"] == method
     solo = claims_run.records(f"{interp}-{method}-process")

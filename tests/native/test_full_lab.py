@@ -43,4 +43,6 @@ def test_full_run_on_a_given_broker_leaves_no_messages(tmp_path, rabbitmq):
     labtest.assert_article_behaviour(run_dir, ["nogil", "gil-clean"], iterations=1)
     assert "broker: given by BROKER_URL" in (run_dir / "summary.txt").read_text()
     depths = rabbitmq.queue_depths()
+    # the run's durable task queues must be listed, else "no message left" would read nothing
+    assert {"nogil", "gil-clean"} <= set(depths), depths
     assert all(n == 0 for n in depths.values()), depths

@@ -121,11 +121,58 @@ class Node:
         procs.stop(self.started)
 
 
-def stop_run(run: str, *started: procs.Started) -> None:
-    """Stop what a test started (workers first), then anything else carrying its marker."""
+# How long a process of the run may take to end after what started it was stopped (a SIGKILLed
+# group member not reaped yet, a RabbitMQ helper): the leftover check's own grace (tests/conftest.py).
+LEFTOVER_GRACE = labtest.threshold("LAB_TEST_LEFTOVER_GRACE", 3.0)
+
+
+def leftovers(run: str, grace: float = LEFTOVER_GRACE) -> dict[int, str]:
+    """The live processes carrying `run`'s marker (the process table), once they had `grace` seconds to end: {pid: name}."""
+    deadline = time.monotonic() + grace
+    while True:
+        left = {pid: name for pid, name in labtest.marked_processes().items() if procs.run_of(pid) == run}
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
+
+
+def kill_by_pid(found: dict[int, str] | list[int], wait: float = 10.0) -> None:
+    """SIGKILL each process (checked against its start time, so a reused pid is never hit), then wait until it is gone."""
+    started = {pid: procs.start_time(pid) for pid in found}
+    started = {pid: st for pid, st in started.items() if st is not None}
+    for pid, st in started.items():
+        if procs.alive(pid, st):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + wait
+    while any(procs.alive(pid, st) for pid, st in started.items()) and time.monotonic() < deadline:
+        for pid in started:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)
+
+
+def sweep(run: str) -> dict[int, str]:
+    """procs.sweep(run), with the names of what it had to stop (read before it stops them)."""
+    names = {pid: procs.name(pid) for pid in procs.marked(run)}
+    return {pid: names.get(pid, "?") for pid in procs.sweep(run)}
+
+
+def stop_run(run: str, *started: procs.Started) -> dict[int, str]:
+    """Stop what a test started, by pid (workers first); then look at what still carries its marker, and only then sweep it.
+
+    Returns what was still running ({pid: name}): the test asserts it is empty (or only what it
+    expects, e.g. a RabbitMQ node's epmd), so a sweep never hides a process left behind.
+    """
     for s in started:
         procs.stop(s, grace=10.0)
-    procs.sweep(run)
+    left = leftovers(run)
+    swept = sweep(run)
+    return {**left, **swept}
 
 
 def one_line(stderr: str) -> str:

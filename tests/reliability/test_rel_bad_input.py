@@ -253,6 +253,7 @@ def _subprocess(argv, env):
     return subprocess.run(argv, env=env, cwd=reltest.REPO, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_every_entry_point_rejects_bad_input_with_one_line_and_enqueues_nothing(rabbitmq, tmp_path, capsys):
     """Every variable and flag, through the entry points' own main(); a sample of each as a real process."""
     run = reltest.run_id("rel-bad")
