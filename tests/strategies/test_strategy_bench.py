@@ -20,6 +20,7 @@ def _bench(python, *args, tmp_path, runner=None):
     return done.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_bench_on_this_interpreter(tmp_path):
     stdout, data = _bench(
         # --query-factor 30: the timed-out query would run ~9 s, so leftovers are still running at the end
@@ -44,6 +45,7 @@ def test_bench_on_this_interpreter(tmp_path):
     assert "(1.00x)" in stdout  # the baseline's own ratios
 
 
+@pytest.mark.slow
 @pytest.mark.built
 def test_bench_run_uses_both_builds(tmp_path):
     labtest.built_python("gil"), labtest.built_python("nogil")
@@ -54,5 +56,6 @@ def test_bench_run_uses_both_builds(tmp_path):
     assert data["builds"]["gil"]["runtime"]["python"] == "3.14.7"
     for build in data["builds"].values():
         assert build["default_start_method"] == "forkserver"
+        assert set(build["variants"]) == {"interrupt", "deadline"}, build["variants"]
         for v in build["variants"].values():
             assert v["outcomes"] == {"timeout": 2} and v["left"]["tasks"] == 0, v

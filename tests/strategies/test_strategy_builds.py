@@ -2,20 +2,31 @@
 spawn, and the free-threaded build with the GIL kept off.
 
 Needs `scripts/lab setup` (skips locally without it, fails under CI=true). Bounds overridable:
-LAB_TEST_MAX_OVERSHOOT, LAB_TEST_MAX_STOP_OVERSHOOT (seconds from the deadline to the query
-raising, i.e. the mechanism's own latency).
+LAB_TEST_MAX_OVERSHOOT (seconds), LAB_TEST_MAX_STOP_ROWS (how far the query may run on past the
+deadline before it raises, the mechanism's own latency, in rows of the query: seconds by the run's
+own calibration).
 """
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 import labtest
+from app import probe
+from app.strategies import Watchdog
 
 ITERATIONS = 2
 TIMEOUT = 0.6
 MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
-MAX_STOP = labtest.threshold("LAB_TEST_MAX_STOP_OVERSHOOT", 0.1)
+# DuckDB notices a stop between chunks of the query, so its latency is work: rows, which the worker's own
+# calibration turns into seconds on this machine and load (10M rows: 0.1-0.16 s at the 63-102M rows/s of
+# docs/calibration.md). The watchdog adds up to one look and one repeat (app/strategies.py).
+MAX_STOP_ROWS = labtest.threshold("LAB_TEST_MAX_STOP_ROWS", 10e6)
+# "busy" as the worker's CpuWatch counts it: more than this share of one core (app/probe.py); a call that
+# left nothing running burns less than that over its settle window, one whose query ran on burns more
+BUSY_SHARE = inspect.signature(probe.CpuWatch).parameters["busy_fraction"].default
 QUEUES = ["gil.process", "gil.process.spawn", "nogil.process+cleanup", "nogil.signals", "nogil.interrupt",
           "nogil.deadline"]
 
@@ -38,6 +49,16 @@ def run(tmp_path_factory):
     return run_dir, by_queue
 
 
+def max_stop(record: dict) -> float:
+    """Seconds past the deadline the query may run before it raises: MAX_STOP_ROWS at the record's own speed."""
+    return Watchdog.SLICE + Watchdog.REPEAT + MAX_STOP_ROWS / record["calibration"]["rows_per_second"]
+
+
+def quiet(record: dict) -> bool:
+    """Whether the CPU burned after the call returned stayed under BUSY_SHARE of one core over the window."""
+    return record["cpu_after_deadline"] < BUSY_SHARE * record["quiet"]["window"]
+
+
 def test_process_under_forkserver_dies_on_sigterm_and_is_reaped(run):
     """3.14's default: the task process is forked by the forkserver, which has Python's default
     SIGTERM handling, so the SIGTERM kills it and the forkserver reaps it; the helpers stay."""
@@ -46,7 +67,7 @@ def test_process_under_forkserver_dies_on_sigterm_and_is_reaped(run):
         assert r["start_method"] == "forkserver"
         assert r["settled"]["roles"]["task"] == 0, r["settled"]
         assert r["settled"]["roles"]["forkserver"] == 1 and r["settled"]["roles"]["resource_tracker"] == 1
-        assert r["running_after_settle"] == 0 and r["cpu_after_deadline"] < 0.05, r["quiet"]
+        assert r["running_after_settle"] == 0 and quiet(r), r["quiet"]
 
 
 def test_process_under_spawn_leaves_a_zombie_per_worker_not_a_running_query(run):
@@ -57,7 +78,7 @@ def test_process_under_spawn_leaves_a_zombie_per_worker_not_a_running_query(run)
         assert r["start_method"] == "spawn"
         tasks = [p for p in r["settled"]["processes"] if p["role"] == "task"]
         assert tasks and all(p["status"] == "zombie" for p in tasks), r["settled"]
-        assert r["running_after_settle"] == 0 and r["cpu_after_deadline"] < 0.05
+        assert r["running_after_settle"] == 0 and quiet(r), r["quiet"]
 
 
 def test_nogil_workers_keep_the_gil_off(run):
@@ -69,12 +90,14 @@ def test_nogil_workers_keep_the_gil_off(run):
 
 @pytest.mark.parametrize("queue", ["nogil.interrupt", "nogil.deadline"])
 def test_nogil_interrupt_and_deadline_stop_promptly_and_leave_nothing(run, queue):
+    """On 3.14t with the GIL off both stop the query a few chunks past the deadline and leave nothing running."""
     _, by_queue = run
     for r in by_queue[queue]:
         assert r["exception_type"] == "_duckdb.InterruptException"
-        assert 0 <= r["stop_overshoot"] < MAX_STOP, f"query stopped {r['stop_overshoot']:.3f}s after the deadline"
+        assert 0 <= r["stop_overshoot"] < max_stop(r), \
+            f"query stopped {r['stop_overshoot']:.3f}s after the deadline, allowed {max_stop(r):.3f}s"
         assert 0 <= r["overshoot"] < MAX_OVERSHOOT
-        assert r["settled"]["children"] == 0 and r["cpu_after_deadline"] < 0.02, r["quiet"]
+        assert r["settled"]["children"] == 0 and quiet(r), r["quiet"]
 
 
 def test_nogil_signals_returns_duckdbs_exception(run):

@@ -2,7 +2,7 @@
 how late it gives control back, what it leaves, and what it adds to a call that finishes in time.
 
 Real DuckDB queries, no Celery. Bounds are loose by default (a shared 2-core machine) and
-overridable: LAB_TEST_MAX_OVERSHOOT (seconds), LAB_TEST_MAX_OVERHEAD (seconds).
+overridable: LAB_TEST_MAX_OVERSHOOT (seconds), LAB_TEST_MAX_OVERHEAD_SHARE (of a plain call timed beside it).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from app import probe, strategies
 TIMEOUT = 0.2
 QUERY_SECONDS = 50 * TIMEOUT  # calibrated on this interpreter: every call below must be cut short
 MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
-MAX_OVERHEAD = labtest.threshold("LAB_TEST_MAX_OVERHEAD", 0.005)
+# What a strategy may add to a call that finishes in time, as a share of a plain call (strategies.plain: connect,
+# query, close, no timeout) timed beside it: a slower machine slows both. A plain call opens a database (about
+# 20 ms here), the strategies add 0.1-0.8 ms (docs/strategies.md): a quarter is the old 5 ms on this machine.
+MAX_OVERHEAD_SHARE = labtest.threshold("LAB_TEST_MAX_OVERHEAD_SHARE", 0.25)
 
 
 def _started_by_this_process(before: set[int]) -> set[int]:
@@ -85,13 +88,17 @@ def test_interrupt_is_not_fired_after_the_call_returned():
 
 @pytest.mark.parametrize("strategy", ["interrupt", "deadline", "signals"])
 def test_overhead_for_a_query_that_finishes_in_time_is_small(strategy):
-    """elapsed - work: what the strategy adds around connect + query + close (median of 9)."""
-    added = []
-    for _ in range(9):
+    """elapsed - work, what the strategy adds around connect + query + close, is a small share of a plain call."""
+    added, plain = [], []
+    for _ in range(9):  # interleaved: a change of load hits both alike
         outcome = strategies.run(strategy, 1000, 10.0)
         assert outcome.outcome == "ok", outcome
         added.append(outcome.elapsed - outcome.work)
-    assert statistics.median(added) < MAX_OVERHEAD, f"{strategy}: added {sorted(added)}"
+        t = time.perf_counter()
+        strategies.plain(1000)
+        plain.append(time.perf_counter() - t)
+    assert statistics.median(added) < MAX_OVERHEAD_SHARE * statistics.median(plain), \
+        f"{strategy}: added {sorted(added)}, plain calls {sorted(plain)}"
 
 
 def test_process_strategy_reports_timeout_decorator_error_and_a_task_process():

@@ -88,6 +88,7 @@ def test_per_call_is_the_default_and_the_process_strategies_refuse_reused():
         WorkerConfig.from_env({"QUEUE": "gil.process.fork", "CONNECTION": "reused"})
 
 
+@pytest.mark.slow
 def test_the_bench_measures_both_connections_side_by_side(tmp_path):
     """`bench/strategies.py --connection per-call,reused`: a reused variant per in-process strategy, none
     for a process strategy, and the table of query stopped / control back with the ratio."""

@@ -12,8 +12,12 @@ import labtest
 from labctl import procs
 
 BENCH = labtest.REPO / "bench" / "pools.py"
-SECONDS = labtest.threshold("LAB_TEST_POOL_BENCH_SECONDS", 150)
 QUICK_CELLS = {("solo", "process", 1), ("solo", "interrupt", 1), ("threads", "interrupt", 2), ("prefork", "interrupt", 2)}
+
+
+# Only a guard against a hang (the bench's own limits end a stuck part first, with its reason):
+# a slow machine makes the bench slow, not this test fail (LAB_TEST_POOL_BENCH_SECONDS).
+SECONDS = labtest.threshold("LAB_TEST_POOL_BENCH_SECONDS", 900)
 
 
 def _bench(*args, timeout=SECONDS):
@@ -44,12 +48,14 @@ def quick(tmp_path_factory):
     return done.stdout, json.loads((out / "pools.json").read_text()), out
 
 
+@pytest.mark.slow
 def test_every_cell_and_every_record(quick):
     """Each quick cell ran on a real worker and every task sent came back as a record."""
     stdout, data, out = quick
     cells = {(c["pool"], c["strategy"], c["concurrency"]): c for c in data["cells"]}
     assert set(cells) == QUICK_CELLS, sorted(cells)
     tasks = data["settings"]["tasks"]
+    assert tasks >= 2, tasks  # at least one task sized to hit its deadline (the even ones)
     for key, c in cells.items():
         assert not c.get("error") and not c["errors"], (key, c.get("error"), c["errors"])
         assert sorted(r["index"] for r in c["records"]) == list(range(tasks)), key
@@ -65,6 +71,7 @@ def test_every_cell_and_every_record(quick):
     assert (out / "pools.md").read_text().count("\n") > 5
 
 
+@pytest.mark.slow
 def test_threads_pool_runs_n_tasks_at_once(quick):
     """The threads pool ran two tasks at the same time, in two threads of one process; solo never did."""
     _, data, _ = quick
@@ -77,10 +84,12 @@ def test_threads_pool_runs_n_tasks_at_once(quick):
     assert _overlap(by[("solo", "interrupt")]["records"]) == 1 == _overlap(by[("solo", "process")]["records"])
 
 
+@pytest.mark.slow
 def test_nothing_left_running(quick):
     """After the run no process of it is alive, and the in-process strategies left no process below their worker."""
     _, data, _ = quick
     assert data["left_running"] == [] and procs.marked(data["run_id"]) == []
+    assert len(data["cells"]) == len(QUICK_CELLS), data["cells"]
     for c in data["cells"]:
         if c["strategy"] != "process":
             assert c["leftovers"]["processes"] == 0 and c["leftovers"]["helpers"] == 0, c["leftovers"]

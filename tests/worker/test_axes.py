@@ -12,6 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 import labtest
 from app import axes, strategies
 from app.config import WorkerConfig
+from app.workload_axis import DEFAULT_WORKLOAD, WORKLOAD_NAMES
 from labctl import compose_matrix, native
 from producer import run as producer_run
 from producer import summary
@@ -19,19 +20,47 @@ from producer import summary
 
 def test_every_strategy_has_its_runner_and_its_pool():
     """Each declared strategy names a runner app/strategies.py has and a pool the lab can start."""
-    assert set(strategies.RUNNERS) == set(axes.STRATEGY_NAMES)
+    assert axes.STRATEGY_LIST and set(strategies.RUNNERS) == set(axes.STRATEGY_NAMES)
     for s in axes.STRATEGY_LIST:
         assert strategies.RUNNERS[s.name].__name__ == s.runner
         assert s.pool in axes.POOLS, s
 
 
-@pytest.mark.parametrize("queue", axes.KNOWN_QUEUES)
-def test_every_known_queue_parses_back_to_its_name(queue):
+def declared_queue_count() -> int:
+    """How many queues the declarations make, counted apart from matrix_queues: the article's workers, then per
+    build each strategy x (its interpreter's start method, or each named one if it starts processes) x (its own
+    pool or each other), and each strategy on every other workload it can run on."""
+    per_build = sum((1 + len(axes.START_METHODS) * s.starts_processes) * len(axes.POOL_NAMES)
+                    + sum(s.runs_on(w) for w in WORKLOAD_NAMES if w != DEFAULT_WORKLOAD) for s in axes.STRATEGY_LIST)
+    return len(axes.ARTICLE_WORKERS) + len(axes.BUILDS) * per_build
+
+
+def test_the_covering_queues_spell_every_declared_token():
+    """Every build, strategy, start method, pool, workload and article worker app/axes.py declares, each
+    character of those names, and the longest known name are in the few names the broker tests send to."""
+    chosen = labtest.covering_queues()
+    declared = {("build", b) for b in axes.BUILDS} | {("strategy", s) for s in axes.STRATEGY_NAMES} \
+        | {("start method", m) for m in axes.START_METHODS} | {("pool", p) for p in axes.POOL_NAMES} \
+        | {("workload", w) for w in WORKLOAD_NAMES if w != DEFAULT_WORKLOAD} \
+        | {("article worker", q) for q in axes.ARTICLE_WORKERS}
+    # the characters of the declared names, and the separator (a '+' comes from process+cleanup)
+    names = [*axes.BUILDS, *axes.STRATEGY_NAMES, *axes.START_METHODS, *axes.POOL_NAMES, *WORKLOAD_NAMES,
+             *axes.ARTICLE_WORKERS]
+    declared |= {("character", c) for name in names for c in name if not c.isalnum()} | {("character", ".")}
+    assert ("character", "+") in declared and ("character", "-") in declared, declared
+    assert set().union(*map(labtest.name_tokens, chosen)) == declared, sorted(declared - set().union(*map(labtest.name_tokens, chosen)))
+    assert max(map(len, chosen)) == max(map(len, axes.KNOWN_QUEUES))
+    assert len(chosen) == len(set(chosen)) and len(chosen) < len(axes.KNOWN_QUEUES) / 5, chosen
+
+
+def test_every_known_queue_parses_back_to_its_name():
     """parse_queue reads every queue of the grammar, and strategy_queue writes it back the same."""
-    spec = axes.parse_queue(queue)
-    assert spec is not None and spec.name == queue
-    if queue not in axes.ARTICLE_WORKERS:
-        assert axes.strategy_queue(spec.build, spec.strategy, spec.start_method, spec.pool, spec.workload) == queue
+    assert len(axes.KNOWN_QUEUES) == len(set(axes.KNOWN_QUEUES)) == declared_queue_count()
+    for queue in axes.KNOWN_QUEUES:
+        spec = axes.parse_queue(queue)
+        assert spec is not None and spec.name == queue, queue
+        if queue not in axes.ARTICLE_WORKERS:
+            assert axes.strategy_queue(spec.build, spec.strategy, spec.start_method, spec.pool, spec.workload) == queue
 
 
 @pytest.mark.parametrize("name", ["celery", "GIL", "gil.magic", "gil.interrupt.fork", "gil.process.vfork",
@@ -52,6 +81,7 @@ def test_the_producer_labels_a_start_method_queue_by_its_strategy():
 
 def test_worker_config_native_spec_and_producer_read_the_registry():
     """The worker's strategy, clean-up, start method and pool all come from the queue's declaration."""
+    assert len(axes.KNOWN_QUEUES) == declared_queue_count()
     for queue in axes.KNOWN_QUEUES:
         spec = axes.parse_queue(queue)
         cfg = WorkerConfig.from_env({"QUEUE": queue})
@@ -99,7 +129,9 @@ def test_the_compose_matrix_is_generated_from_the_registry(profile):
     text = (labtest.REPO / "docker-compose.yml").read_text()
     assert compose_matrix.current(text, profile) == compose_matrix.render(profile), \
         "run: python3 scripts/labctl/compose_matrix.py --write"
-    for queue in profile.queues():
+    queues = profile.queues()
+    assert queues, profile.name
+    for queue in queues:
         assert f"  {compose_matrix.service_name(queue, profile.prefix)}:\n" in text
 
 
