@@ -7,7 +7,9 @@ reference, so a nested function or a lambda fails before the query starts.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 
 import duckdb
 
@@ -39,6 +41,15 @@ def run_query(rows: int, threads: int = 1) -> int:
         return execute(con, rows)
     finally:
         con.close()
+
+
+def set_deadline(con: duckdb.DuckDBPyConnection, deadline: float) -> None:
+    """Make DuckDB stop the connection's next query at `deadline` (time.monotonic()), never before it.
+
+    DuckDB counts whole milliseconds from a start of its own: rounded up, a query still stopped up to
+    0.3 ms before the deadline here, so one millisecond more."""
+    left_ms = math.ceil((deadline - time.monotonic()) * 1000) + 1
+    con.execute(f"SET max_execution_time={max(1, left_ms)}")
 
 
 def execute(con: duckdb.DuckDBPyConnection, rows: int) -> int:

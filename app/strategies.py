@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import atexit
 import heapq
-import math
 import os
 import threading
 import time
@@ -350,9 +349,9 @@ def _deadline(rows: int, timeout: float, threads: int, start: float, marks: _Mar
     con = marks.connect(threads)
     try:
         if marks.workload == DEFAULT_WORKLOAD:
-            # rounded up: DuckDB counts whole milliseconds, and rounding down stopped the query before the deadline
-            left_ms = math.ceil((start + timeout - time.monotonic()) * 1000)
-            con.execute(f"SET max_execution_time={max(1, left_ms)}")
+            from . import query
+
+            query.set_deadline(con, start + timeout)
             return _query(con, rows, marks)
         marks.impl.arm_deadline(con, start + timeout)  # sqlite3: a progress handler
         try:

@@ -130,11 +130,9 @@ class DuckDB(Impl):
         handle.interrupt()
 
     def arm_deadline(self, handle, deadline: float) -> None:
-        import math
+        from . import query
 
-        # rounded up: DuckDB counts whole milliseconds, and rounding down stopped the query before the deadline
-        left_ms = math.ceil((deadline - time.monotonic()) * 1000)
-        handle.execute(f"SET max_execution_time={max(1, left_ms)}")
+        query.set_deadline(handle, deadline)
 
     def usable(self, handle) -> bool:
         from . import query
