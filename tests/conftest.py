@@ -115,8 +115,9 @@ def rabbitmq():
 
 # Fixtures that put a test on RabbitMQ where rabbitmq-server is installed (else the embedded broker).
 ON_RABBITMQ = {"rabbitmq", "claims_run", "pools_run"}
-# The marker a test that skips for lack of each must carry, so that CI's full pass selects it.
-MARKER_OF = {"build": "built", "rabbitmq": "rabbitmq", "docker": "docker"}
+# CI's full pass runs the tests carrying one of these (.ci/run: -m "built or docker or rabbitmq"),
+# so a test that skips in the newcomer's pass must carry one, or no pass would run it.
+FULL_PASS_MARKERS = ("built", "docker", "rabbitmq")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -130,15 +131,15 @@ def _skip_reason(report) -> str:
     return reason.removeprefix("Skipped: ")
 
 
-def _skip_kind(report, allowed: dict[str, str | None]) -> str:
-    """What a skip lacked, if it may skip for that here and carries the marker that makes CI's full pass run it."""
+def _skip_kind(report, allowed: tuple[str, ...]) -> str:
+    """What a skip lacked, if it may skip for that here (and, in the newcomer's pass, if CI's full pass runs it)."""
     reason = _skip_reason(report)
-    for kind, marker in allowed.items():
-        if reason.startswith(f"{kind}: "):
-            if marker and marker not in report.keywords:
-                return f"NOT MARKED {marker!r}, so no CI pass runs it: {report.nodeid}: {reason}"
-            return kind
-    return f"NOT ALLOWED: {report.nodeid}: {reason}"
+    kind = next((a for a in allowed if reason.startswith(f"{a}: ")), None)
+    if kind is None:
+        return f"NOT ALLOWED: {report.nodeid}: {reason}"
+    if labtest.NEWCOMER and kind != labtest.NO_WHEEL and not any(m in report.keywords for m in FULL_PASS_MARKERS):
+        return f"NOT MARKED {'/'.join(FULL_PASS_MARKERS)}, so no CI pass runs it: {report.nodeid}: {reason}"
+    return kind
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -146,13 +147,12 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if not labtest.CI or reporter is None:
         return
-    allowed: dict[str, str | None] = {labtest.NO_WHEEL: None}
-    if labtest.NEWCOMER:
-        allowed.update({labtest.MISSING[key]: MARKER_OF[key] for key in labtest.MISSING})
+    allowed = (labtest.NO_WHEEL, *(labtest.MISSING.values() if labtest.NEWCOMER else ()))
     counts: dict[str, int] = {}
     for report in reporter.stats.get("skipped", []):
         kind = _skip_kind(report, allowed)
         counts[kind] = counts.get(kind, 0) + 1
+    reporter.ensure_newline()
     reporter.write_sep("=", f"skips by reason (allowed under CI: {', '.join(allowed)})")
     for kind, n in sorted(counts.items()):
         reporter.write_line(f"{n:5d}  {kind}")
