@@ -17,6 +17,9 @@ BROKER_URL = "amqp://guest:guest@localhost:5672//"
 FILESYSTEM_SCHEME = "filesystem://"
 
 # --- the workload ---------------------------------------------------------------------------
+# The article's query, verbatim (its app/tasks.py, `_duckdb_query`): sum n integers on one DuckDB
+# thread. DUCKDB_ROWS means n of this query, so the article's commands mean the same work here.
+DUCKDB_SQL = "SELECT sum(i) FROM range(?) t(i)"
 ITERATIONS = 3
 ITERATIONS_RANGE = (1, 10_000)
 # Rows scanned by the DuckDB query. `None` is DUCKDB_ROWS=auto: the worker measures the query's

@@ -13,7 +13,9 @@ import time
 
 import duckdb
 
-SQL = "SELECT sum(hash(range)) FROM range(?)"
+from . import defaults
+
+SQL = defaults.DUCKDB_SQL
 
 # duckdb.connect() from two threads at once, on 3.14t with PYTHON_GIL=0, aborts the process
 # ("Critical nanobind error", or a segfault in _duckdb; DuckDB 2.0.0's cp314t build, 3 crashes in
@@ -31,7 +33,7 @@ def connect(threads: int) -> duckdb.DuckDBPyConnection:
 
 
 def run_query(rows: int, threads: int = 1) -> int:
-    """Hash and sum `rows` integers: pure CPU inside DuckDB.
+    """Sum `rows` integers, the article's query: pure CPU inside DuckDB.
 
     How many rows a second depends on the machine and the interpreter, so the lab measures it
     (app/calibrate.py) instead of assuming one; docs/calibration.md lists what was measured where.

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from app import axes, tables, workload_axis
+from app import axes, defaults, tables, workload_axis
 
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
 PREMISE = "premise failed"
@@ -1317,7 +1317,7 @@ def workload_text(data: dict) -> str:
                "(DUCKDB_ROWS=auto, app/calibrate.py)" + (f" to run {' and '.join(targets)}" if targets else ""))
     else:
         how = f"`n` = {int(rows):_} (DUCKDB_ROWS)"
-    return (f"workload `SELECT sum(hash(range)) FROM range(n)` on one DuckDB thread, {how}; rows/s measured: "
+    return (f"workload `{defaults.DUCKDB_SQL.replace('?', 'n')}` on one DuckDB thread, {how}; rows/s measured: "
             f"{speeds or 'no query ran'} (each job's size below)")
 
 
