@@ -18,17 +18,9 @@ from labctl import procs, rabbit
 # short helpers (`sh -c df ...` for the disk monitor, `erl` for a stop), which inherit the marker.
 LEFTOVER_GRACE = labtest.threshold("LAB_TEST_LEFTOVER_GRACE", 3.0)
 
-# Processes started while a session-scoped fixture was set up (the RabbitMQ node): the session's
-# own check covers them at the end; tests and modules do not own them.
+# Processes a session-scoped fixture started (the RabbitMQ node, its epmd): the session's own check
+# covers them at the end; the test or module that happened to start the fixture does not own them.
 SESSION_OWNED: set[int] = set()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    before = set(process_guard.session_processes()) if fixturedef.scope == "session" else None
-    yield
-    if before is not None:
-        SESSION_OWNED.update(set(process_guard.session_processes()) - before)
 
 
 def _check(scope: str, owned: set[int]) -> None:
@@ -104,7 +96,9 @@ def rabbitmq():
     labtest.need(rabbit.available(), "rabbitmq-server is not installed (apt-get install rabbitmq-server)", "rabbitmq")
     folder = Path(tempfile.mkdtemp(prefix="lab-test-rabbit-"))
     run_id = f"test-{os.getpid()}"
+    before = set(process_guard.session_processes())
     started, url = rabbit.start(folder, os.environ, run_id)
+    SESSION_OWNED.update(set(process_guard.session_processes()) - before)
     try:
         yield Broker(started, url, folder, run_id)
     finally:
@@ -152,7 +146,7 @@ def pytest_sessionfinish(session, exitstatus):
     for report in reporter.stats.get("skipped", []):
         kind = _skip_kind(report, allowed)
         counts[kind] = counts.get(kind, 0) + 1
-    reporter.ensure_newline()
+    reporter.write_line("")
     reporter.write_sep("=", f"skips by reason (allowed under CI: {', '.join(allowed)})")
     for kind, n in sorted(counts.items()):
         reporter.write_line(f"{n:5d}  {kind}")

@@ -85,3 +85,24 @@ def test_the_output_has_the_lines_the_readme_shows(quick):
     assert wanted <= got, sorted(wanted - got)
     assert re.search(r"^gil-clean: cleanup terminated \d+, killed \d+, remaining 0$", done.stdout, re.M), done.stdout
 
+
+
+def test_the_summary_adds_up_the_workers_clean_up_lines(quick):
+    """The summary's clean-up line is the sum of the gil-clean worker's own log lines, and its table the records' counts."""
+    _, run_dir, done = quick
+    logged = [tuple(map(int, m)) for m in labtest.CLEANUP_LINE.findall(labtest.worker_log(run_dir, "gil-clean"))]
+    assert len(logged) == 2, logged
+    terminated, killed = sum(t for t, _, _ in logged), sum(k for _, k, _ in logged)
+    remaining = max(r for *_, r in logged)
+    assert f"gil-clean: cleanup terminated {terminated}, killed {killed}, remaining {remaining}" in done.stdout, \
+        (logged, done.stdout)
+    row = next(line.split() for line in (run_dir / "summary.txt").read_text().splitlines() if line.startswith("gil "))
+    recs = sorted((r for r in labtest.records(run_dir) if r["queue"] == "gil"), key=lambda r: r["iteration"])
+    assert len(recs) == 2, recs
+    # columns: ... iters, timeouts, ok/err/miss, children/zombies now, children/zombies settled, leaked
+    iters, timeouts, _, now, settled, leaked = row[8:14]
+    last = recs[-1]
+    assert (int(iters), int(timeouts)) == (2, sum(r["outcome"] == "timeout" for r in recs)), row
+    assert now == f"{last['immediate']['children']}/{last['immediate']['zombies']}", (row, last["immediate"])
+    assert settled == f"{last['settled']['children']}/{last['settled']['zombies']}", (row, last["settled"])
+    assert int(leaked) == len(last["leaked_task_pids"]), (row, last["leaked_task_pids"])

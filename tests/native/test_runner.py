@@ -105,7 +105,8 @@ def test_a_run_stops_exactly_what_it_started(tmp_path, how):
         for p in (bystander, other):
             p.kill()
             p.wait()
-        procs.sweep(run_id)
+        swept = procs.sweep(run_id)  # clean-up only: the run itself must have left nothing to sweep
+    assert swept == [], swept
 
 
 def test_a_stopping_run_starts_nothing(tmp_path):
@@ -180,15 +181,16 @@ def test_down_leaves_a_live_claims_run_alone(tmp_path):
 
         os.killpg(lab.pid, signal.SIGINT)  # Ctrl-C in its terminal: the jobs have sessions of their own
         code = lab.wait(timeout=60)
+        left = procs.marked(run_id)  # what the run left, looked at before anything sweeps
     finally:
         if lab.poll() is None:
             lab.kill()
             lab.wait()
         log.close()
-        procs.sweep(run_id)
+        swept = procs.sweep(run_id)  # clean-up only
     out = (tmp_path / "claims.log").read_text()
     assert code == 130, out
     for p in started:
         assert _gone(p.pid, p.started), out
         assert f"[claims] {p.name} (pid {p.pid}): stopped" in out, out
-    assert not procs.marked(run_id) and not state_path.exists(), out
+    assert left == [] and swept == [] and not state_path.exists(), (left, swept, out)

@@ -258,7 +258,16 @@ def test_every_entry_point_rejects_bad_input_with_one_line_and_enqueues_nothing(
     """Every variable and flag, through the entry points' own main(); a sample of each as a real process."""
     run = reltest.run_id("rel-bad")
     base = reltest.env(run)
+    # a queue with one message in it, so the comparison below reads a real listing, not two empty parses
+    from kombu import Connection
+
+    sentinel = f"{run}-sentinel"
+    with Connection(rabbitmq.url) as conn:
+        queue = conn.SimpleQueue(sentinel)
+        queue.put("sentinel")
+        queue.close()
     before = rabbitmq.queue_depths()
+    assert before.get(sentinel) == 1, before
     problems = []
 
     import producer.__main__ as producer_main
@@ -303,6 +312,8 @@ def test_every_entry_point_rejects_bad_input_with_one_line_and_enqueues_nothing(
     problems = [p for p in problems if p]
     assert not problems, "\n\n".join(problems)
     assert rabbitmq.queue_depths() == before, "a rejected invocation touched the broker's queues"
+    with Connection(rabbitmq.url) as conn:
+        conn.SimpleQueue(sentinel).queue.delete()
     assert not (tmp_path / "results").exists() and not (tmp_path / "lab-results").exists()
     assert not reltest.procs.marked(run), "a rejected invocation left a process running"
 
