@@ -2,9 +2,10 @@
 
 Every process the session starts inherits SESSION_VAR (set in os.environ before any test runs), so
 the guard sees this session's processes and no one else's: lab workers in sessions of their own,
-multiprocessing children, RabbitMQ nodes and their helpers. conftest.py checks at the end of every
-test, module and the session; a scope's check ignores what an enclosing scope already owned (and
-everything below it), which that scope's own check covers when it ends.
+RabbitMQ nodes and their helpers; children pytest forked itself are found by their ancestry.
+conftest.py checks at the end of every test, module and the session; a scope's check ignores what
+an enclosing scope already owned (and everything below it), which that scope's own check covers
+when it ends.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import uuid
 
 from app import procfs
+from labctl import procs
 
 SESSION_VAR = "LAB_TEST_SESSION"
 os.environ.setdefault(SESSION_VAR, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -33,15 +35,20 @@ def _cmdline(pid: int) -> bytes:
 
 
 def session_processes() -> dict[int, int]:
-    """{pid: parent pid} of every live (non-zombie) process carrying this session's marker."""
+    """{pid: parent pid} of every live (non-zombie) process of this session: those carrying its marker,
+    and pytest's own descendants (a child forked without exec shows pytest's environment as it was at
+    exec, before SESSION_VAR was set, so only its ancestry tells)."""
     needle = f"{SESSION_VAR}={os.environ[SESSION_VAR]}".encode()
     me, found = os.getpid(), {}
+    ours = set(procfs.descendants(me))
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
             continue
         pid = int(entry)
         fields = procfs.stat(pid)
-        if fields is None or fields[procfs.STATE] == "Z" or needle not in (procfs.environ(pid) or []):
+        if fields is None or fields[procfs.STATE] == "Z":
+            continue
+        if pid not in ours and needle not in (procfs.environ(pid) or []):
             continue
         ppid = int(fields[procfs.PPID])
         if ppid == me and any(helper in _cmdline(pid) for helper in _OWN_HELPERS):
@@ -83,23 +90,21 @@ def wait_left_behind(owned: set[int], grace: float) -> dict[int, str]:
         time.sleep(0.2)
 
 
-def kill(pids) -> None:
-    """SIGKILL each pid (checked against its start time, so a reused pid is never hit) and reap our children."""
-    started = {pid: _start(pid) for pid in pids}
-    for pid, start in started.items():
-        if start is not None and _start(pid) == start:
+def kill(pids, wait: float = 10.0) -> None:
+    """SIGKILL each pid (checked against its start time, so a reused pid is never hit), reap our children,
+    and wait until every one is gone."""
+    started = {pid: st for pid in pids if (st := procs.start_time(pid)) is not None}
+    for pid, st in started.items():
+        if procs.alive(pid, st):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    time.sleep(0.1)
-    for pid in started:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-
-
-def _start(pid: int) -> str | None:
-    fields = procfs.stat(pid)
-    return fields[procfs.STARTTIME] if fields else None
+    deadline = time.monotonic() + wait
+    while any(procs.alive(pid, st) for pid, st in started.items()) and time.monotonic() < deadline:
+        for pid in started:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.05)

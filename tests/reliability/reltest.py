@@ -136,26 +136,6 @@ def leftovers(run: str, grace: float = LEFTOVER_GRACE) -> dict[int, str]:
         time.sleep(0.1)
 
 
-def kill_by_pid(found: dict[int, str] | list[int], wait: float = 10.0) -> None:
-    """SIGKILL each process (checked against its start time, so a reused pid is never hit), then wait until it is gone."""
-    started = {pid: procs.start_time(pid) for pid in found}
-    started = {pid: st for pid, st in started.items() if st is not None}
-    for pid, st in started.items():
-        if procs.alive(pid, st):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + wait
-    while any(procs.alive(pid, st) for pid, st in started.items()) and time.monotonic() < deadline:
-        for pid in started:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        time.sleep(0.05)
-
-
 def sweep(run: str) -> dict[int, str]:
     """procs.sweep(run), with the names of what it had to stop (read before it stops them)."""
     names = {pid: procs.name(pid) for pid in procs.marked(run)}

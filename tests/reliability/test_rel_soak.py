@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 import labtest
+import process_guard
 import reltest
 
 CLEAN = ("process+cleanup", "interrupt", "deadline")
@@ -40,7 +41,7 @@ def _soak(tmp_path, strategies: tuple[str, ...], iterations: int) -> tuple[dict,
     finally:
         # the baseline's task processes, orphaned when its child exited, each still running its query:
         # started by this test (they carry its marker), stopped by pid
-        reltest.kill_by_pid(reltest.leftovers(run, grace=0))
+        process_guard.kill(reltest.leftovers(run, grace=0))
     assert done.returncode == 0, done.stdout + done.stderr
     results = {r["strategy"]: r for r in json.loads(out.read_text())["results"]}
     assert set(results) == set(strategies), results.keys()
