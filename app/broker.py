@@ -16,7 +16,7 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
-from .config import BrokerConfig
+from .kernel.config import BrokerConfig
 
 # What a lost or unreachable broker raises from kombu/py-amqp calls (connect, publish, poll).
 BROKER_ERRORS = (OSError, KombuError, AMQPError)

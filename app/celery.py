@@ -93,7 +93,7 @@ def _clock_at_the_task_start(**_):
 @signals.worker_ready.connect
 def _announce(**_):
     # Measure the query's speed now, before the first task: sizing is not part of any iteration.
-    from .calibrate import cached
+    from .measure.calibrate import cached
 
     log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir, workload=CONFIG.workload).describe())
     facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())

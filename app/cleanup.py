@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
-from .probe import snapshot
+from .measure.probe import snapshot
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 
 import duckdb
 
-from . import defaults
+from .kernel import defaults
 
 SQL = defaults.DUCKDB_SQL
 
@@ -36,7 +36,7 @@ def run_query(rows: int, threads: int = 1) -> int:
     """Sum `rows` integers, the article's query: pure CPU inside DuckDB.
 
     How many rows a second depends on the machine and the interpreter, so the lab measures it
-    (app/calibrate.py) instead of assuming one; docs/calibration.md lists what was measured where.
+    (app/measure/calibrate.py) instead of assuming one; docs/calibration.md lists what was measured where.
     """
     con = connect(threads)
     try:

@@ -1,7 +1,7 @@
 """The ways the lab times out the DuckDB query (or another workload's C call), one runner function each.
 
 What each strategy is (its pool, how its timeout shows, whether it starts processes or cleans
-up) is declared once in app/axes.py; `Strategy.runner` names the function here.
+up) is declared once in app/kernel/axes.py; `Strategy.runner` names the function here.
 
 Every strategy runs the same work as `query.run_query` (a fresh in-memory connection, the
 query, close) with a deadline of `timeout` seconds from one moment, its `Clock`, and returns an
@@ -36,7 +36,7 @@ call, which it cannot outlive.
 their deadline is the caller's deadline, not "timeout seconds after the connection is open";
 `signals` and `process` give timeout-decorator what is left of the budget when they start it.
 
-`workload` (app/workload_axis.py, implemented in app/workloads.py): the C call, DuckDB's query by
+`workload` (app/kernel/workload_axis.py, implemented in app/measure/workloads.py): the C call, DuckDB's query by
 default. `rows` is then the workload's calibrated size, the connection its handle, `interrupt`
 its watchdog's call (sqlite3's `Connection.interrupt()`) and `deadline` its own time limit
 (sqlite3's progress handler). A workload without the stop a strategy needs (numpy, the builtin:
@@ -55,9 +55,10 @@ from dataclasses import asdict, dataclass, field
 
 import timeout_decorator
 
-from . import axes, workloads
-from .settings import CONNECTIONS
-from .workload_axis import DEFAULT_WORKLOAD
+from .kernel import axes
+from .measure import workloads
+from .kernel.settings import CONNECTIONS
+from .kernel.workload_axis import DEFAULT_WORKLOAD
 
 # What a clock's start is (Outcome.clock_source, the records' `clock_source`).
 CLOCK_SOURCES = {
@@ -371,7 +372,7 @@ def _plain(rows: int, timeout: float, threads: int, start: float, marks: _Marks)
 
 
 # strategy name -> its runner, written out so that grep finds every caller; one entry per Strategy
-# of app/axes.py, whose `runner` names the same function (tests/worker/test_axes.py holds them equal)
+# of app/kernel/axes.py, whose `runner` names the same function (tests/worker/test_axes.py holds them equal)
 RUNNERS = {
     "process": _process,  # the article's call: timeout_decorator.timeout(..., use_signals=False)
     "process+cleanup": _process,  # the same call; the task reaps what it left (app/cleanup.py)

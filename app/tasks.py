@@ -6,7 +6,7 @@ optional cleanup, CPU sampling of whatever is left (other worker threads, task p
 SETTLE_SECONDS, a second snapshot then ("settled"), the resources after. Meanwhile the tree is
 looked at every TIMELINE_INTERVAL_SECONDS (the record's `timeline`, after every call, timed out
 or not), and the call's own processes still there when it returned are handed to the follower
-(app/followers.py), which reads them until they end; `tasks.leftovers(run_id)`, sent by the
+(app/measure/followers.py), which reads them until they end; `tasks.leftovers(run_id)`, sent by the
 producer at the end of the run, answers what they burned by then.
 It logs the article's line and returns the whole record as JSON-able data.
 
@@ -24,9 +24,11 @@ import time
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
-from . import calibrate, defaults, probe, strategies
+from .measure import calibrate, probe
+from .kernel import defaults
+from . import strategies
 from .cleanup import reap_tasks
-from .followers import FOLLOWER, Followed
+from .measure.followers import FOLLOWER, Followed
 from .worker import CONFIG, POOL, RUNTIME
 
 log = get_task_logger("tasks.leak_demo")
@@ -195,7 +197,7 @@ def leak_demo(self, iteration: int, rows: int | None, timeout: float, run_id: st
         "timeline": timeline.as_dict(),
         "reaped_after": reaped_after,
         "reaped_last_seen": reaped_last_seen,
-        # This call's processes still there when it returned, followed to their end (app/followers.py);
+        # This call's processes still there when it returned, followed to their end (app/measure/followers.py);
         # the producer adds what they burned to the end of the run: cpu_to_end, running_at_end, ...
         "leftovers": [{"pid": p.pid, "start_time": p.start_time, "state_at_return": p.state,
                        "cpu_in_settle": watch.task_cpu(p.pid)} for p in leftover_procs],

@@ -16,9 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-from . import interpreter
-from .config import WorkerConfig
-from .envparse import ConfigError
+from .kernel import interpreter
+from .kernel.config import WorkerConfig
+from .kernel.envparse import ConfigError
 
 
 def _config() -> WorkerConfig:

@@ -5,8 +5,8 @@
     bench/run pools [options]          # the same
 
 Host side, standard library only (like scripts/lab): scripts/labctl/runner.py's LocalRun owns the
-broker, the workers and their teardown (by pid); the workers (`celery -A app.bench_worker`, the
-lab's worker plus the task `bench.payoff`) and the sender (`python -m app.bench_worker send`)
+broker, the workers and their teardown (by pid); the workers (`celery -A app.experiments.bench_worker`, the
+lab's worker plus the task `bench.payoff`) and the sender (`python -m app.experiments.bench_worker send`)
 run on the lab's 3.14 venvs, the free-threaded one with PYTHON_GIL=0.
 
 Per build, one cell after the other (never two at once: it measures throughput), each a fresh
@@ -20,7 +20,7 @@ the worker checks no pool against it):
   task sized to run --long-factor timeouts, so it hits the deadline, the others --short-factor,
   so they finish in time) and then a Python step (DuckDB result rows turned into dicts and folded,
   --step-seconds long on its own). Both sizes are measured first on the build's interpreter
-  (app/calibrate.py for the query, the step timed the same way), never fixed;
+  (app/measure/calibrate.py for the query, the step timed the same way), never fixed;
 - measured: tasks/s (tasks over first start to last end, from the tasks' own monotonic times),
   overshoot p50/p99 (control back minus the deadline, of the timed-out calls), the most tasks
   running at once, and what is left once the batch is back: processes below the worker that were
@@ -30,7 +30,7 @@ the worker checks no pool against it):
   (`app.control.ping(destination=[node])`): reply latency p50/max under load against idle.
 
 The in-process cells keep one DuckDB connection per thread (--connection reused, CONNECTION=reused;
-each opened one at a time by app/bench_worker.py): `duckdb.connect()` from two threads at once
+each opened one at a time by app/experiments/bench_worker.py): `duckdb.connect()` from two threads at once
 aborts 3.14t with PYTHON_GIL=0 (DuckDB 2.0.0's cp314t wheel: "Critical nanobind error" or a
 segfault in _duckdb, seen here in a threads-pool worker and in a two-thread loop of connect /
 query / close without the lab's code). `--connection per-call` runs the article's connection per
@@ -63,13 +63,13 @@ from labctl import native, paths, procs, runner  # noqa: E402
 from labctl.cli import Parser  # noqa: E402
 from labctl.runner import UsageError  # noqa: E402
 
-from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
-from app.stats import percentile  # noqa: E402
+from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
+from app.kernel.stats import percentile  # noqa: E402
 
 CORES = os.cpu_count() or 1
 PROG = "bench/pools.py"
 RESULT_PREFIX = "BENCH-RESULT "
-APP_MODULE = "app.bench_worker"
+APP_MODULE = "app.experiments.bench_worker"
 BASELINE = "process"  # the article's strategy, solo pool: every ratio divides by it
 STRATEGIES = ("interrupt", "deadline")  # in-process stops that work in any thread
 POOLS = ("solo", "threads", "prefork", "gevent")
@@ -340,7 +340,7 @@ def _wait_exit(p: procs.Started, timeout: float, watch: procs.Started | None = N
 
 def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict, timeout: float,
            watch: procs.Started | None = None) -> dict:
-    """`python -m app.bench_worker NAME JSON` in the run; its result line (`watch`: the worker it talks to)."""
+    """`python -m app.experiments.bench_worker NAME JSON` in the run; its result line (`watch`: the worker it talks to)."""
     p = run.spawn(name, [python, "-m", APP_MODULE, name.split()[0], json.dumps(params)], env,
                   log=name.replace(" ", "-"))
     try:

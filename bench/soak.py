@@ -7,7 +7,7 @@
 Each strategy runs in a fresh process of its own, standing in for one worker: it calls
 `app.strategies.run` in a loop (plus `app.cleanup.reap_tasks` for `process+cleanup`, as the
 task does) and after every iteration samples its own process tree and resources with
-`app.probe`: processes below it (live and zombie), open fds, threads, RSS. No Celery, no broker.
+`app.measure.probe`: processes below it (live and zombie), open fds, threads, RSS. No Celery, no broker.
 
 What a Celery worker adds is its SIGTERM handler: task processes forked from the worker inherit
 it, and it only sets a shutdown flag, so timeout-decorator's SIGTERM does not stop them. By
@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app import axes, results_io, tables  # noqa: E402  (standard library only)
+from app.kernel import axes, results_io, tables  # noqa: E402  (standard library only)
 
 # the default run: the baseline first, then the clean ones; --strategies takes any that runs
 # outside a Celery worker
@@ -45,7 +45,7 @@ MEASURES = ("processes", "fds", "threads", "rss_mb")
 # Defaults sized so 1000 iterations of a strategy take a few minutes on 2 cores: the query would
 # run QUERY_SECONDS (10 timeouts) when nobody stops it, so every call is cut short, and a leaked
 # task process of the baseline is done within a few iterations instead of piling up for good.
-# The rows come from the query's measured speed on the children's interpreter (app/calibrate.py).
+# The rows come from the query's measured speed on the children's interpreter (app/measure/calibrate.py).
 ITERATIONS = 1000
 TIMEOUT = 0.1
 QUERY_SECONDS = 1.0
@@ -72,7 +72,9 @@ def child(args: argparse.Namespace) -> int:
         multiprocessing.set_start_method(args.start_method, force=True)
     if args.sigterm == "celery":
         _install_celery_sigterm()
-    from app import calibrate, interpreter, probe, strategies
+    from app.measure import calibrate, probe
+    from app.kernel import interpreter
+    from app import strategies
     from app.cleanup import reap_tasks
 
     runtime = interpreter.describe()

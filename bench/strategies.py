@@ -49,10 +49,10 @@ for _p in (REPO, REPO / "scripts"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
+from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
 from labctl.cli import drop_values  # noqa: E402
-from app.settings import CONNECTIONS  # noqa: E402
-from app.stats import percentile  # noqa: E402
+from app.kernel.settings import CONNECTIONS  # noqa: E402
+from app.kernel.stats import percentile  # noqa: E402
 
 # every strategy that runs outside a Celery worker (prefork-time-limit needs Celery's pool)
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
@@ -73,7 +73,7 @@ def sampler(root: int, interval: float) -> int:
     """Until stdin closes: remember the last CPU ns seen per descendant of `root`; print them as JSON."""
     import selectors
 
-    from app.probe import cpu_ns
+    from app.measure.probe import cpu_ns
 
     last: dict[str, int] = {}
     sel = selectors.DefaultSelector()
@@ -110,7 +110,9 @@ class Child:
     def __init__(self, args):
         import multiprocessing
 
-        from app import interpreter, probe, strategies
+        from app.kernel import interpreter
+        from app.measure import probe
+        from app import strategies
         from app.cleanup import reap_tasks
 
         self.args = args
@@ -133,8 +135,8 @@ class Child:
 
     def calibrate(self) -> int:
         """Rows of the timed-out query: --rows, else --query-factor timeouts at the query's speed
-        measured on this interpreter (app/calibrate.py, as the lab's workers do)."""
-        from app import calibrate
+        measured on this interpreter (app/measure/calibrate.py, as the lab's workers do)."""
+        from app.measure import calibrate
 
         self.calibration = calibrate.cached(1)
         return self.args.rows or self.calibration.rows_for(self.args.timeout * self.args.query_factor)

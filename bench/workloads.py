@@ -4,7 +4,7 @@
 
 For every interpreter found (this machine's, and the lab's 3.14 GIL and free-threaded venvs,
 `scripts/lab setup`), one child process per interpreter runs every workload of
-app/workload_axis.py under every strategy that runs outside Celery (process, process+cleanup,
+app/kernel/workload_axis.py under every strategy that runs outside Celery (process, process+cleanup,
 signals, interrupt, deadline), calling app.strategies.run as a worker's task does; the
 free-threaded child runs with PYTHON_GIL=0. Per cell it measures:
 
@@ -47,10 +47,10 @@ for _p in (REPO, REPO / "scripts"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from app import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
+from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
 from labctl.cli import drop_values  # noqa: E402
-from app.stats import percentile  # noqa: E402
-from app.workload_axis import WORKLOAD_NAMES, WORKLOADS  # noqa: E402
+from app.kernel.stats import percentile  # noqa: E402
+from app.kernel.workload_axis import WORKLOAD_NAMES, WORKLOADS  # noqa: E402
 
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
 INTERPRETERS = ("host", "gil", "nogil")
@@ -168,7 +168,9 @@ class Child:
     def __init__(self, args):
         import multiprocessing
 
-        from app import calibrate, interpreter, probe, strategies, workloads
+        from app.measure import calibrate, probe, workloads
+        from app.kernel import interpreter
+        from app import strategies
         from app.cleanup import reap_tasks
 
         self.args = args
@@ -472,8 +474,8 @@ def _gil_label(data: dict, w: dict) -> str:
 
 
 def _told_apart(strategy: str, workload: str, calls: list[dict]) -> str:
-    """By type, or only by its message, from the Sign that matched what was raised (app/axes.py, app/workloads.py)."""
-    from app import workloads
+    """By type, or only by its message, from the Sign that matched what was raised (app/kernel/axes.py, app/measure/workloads.py)."""
+    from app.measure import workloads
 
     seen = set()
     for c in calls:

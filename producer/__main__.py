@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from app.envparse import ConfigError
+from app.kernel.envparse import ConfigError
 
 from . import report, summary
 from .config import ProducerConfig

@@ -1,6 +1,6 @@
 """The producer's settings: environment first, CLI flags on top, validated before anything runs.
 
-The variables, their flags and their help are declared in app/settings.py.
+The variables, their flags and their help are declared in app/kernel/settings.py.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from app import defaults, settings
-from app.config import BrokerConfig
-from app.settings import SETTINGS
+from app.kernel import defaults, settings
+from app.kernel.config import BrokerConfig
+from app.kernel.settings import SETTINGS
 
-# CLI flag -> environment variable it overrides (each variable's `flag` in app/settings.py).
+# CLI flag -> environment variable it overrides (each variable's `flag` in app/kernel/settings.py).
 FLAGS = settings.producer_flags()
 RUN_ID_PATTERN = re.compile(settings.RUN_ID_PATTERN)
 

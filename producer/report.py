@@ -18,7 +18,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from app import axes, tables
+from app.kernel import axes, tables
 
 from . import summary
 from .results import read_jsonl, write_atomic, write_text

@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from app import axes, defaults
+from app.kernel import axes, defaults
 from app.broker import BROKER_ERRORS, BrokerUnreachable, make_celery, wait_for_broker  # noqa: F401
 
 from .config import ProducerConfig

@@ -6,7 +6,7 @@ import statistics
 from collections import defaultdict
 from typing import Iterable
 
-from app import axes, tables
+from app.kernel import axes, tables
 
 COLUMNS = (
     ("queue", "queue"),

@@ -122,7 +122,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 def rows_for(seconds: float) -> int:
     """Rows of the lab's query that run about `seconds` on this (the test) interpreter, one thread."""
-    from app import calibrate
+    from app.measure import calibrate
 
     return calibrate.cached(1).rows_for(seconds)
 
@@ -213,8 +213,8 @@ def assert_article_behaviour(run_dir: Path, queues: list[str], iterations: int) 
 def name_tokens(queue: str) -> set[tuple[str, str]]:
     """What a queue's name spells: an article worker's name, or its build, strategy, start method, named pool
     and named workload, and every character outside [a-z0-9] (a broker may refuse one: '+' in kombu's)."""
-    from app import axes
-    from app.workload_axis import DEFAULT_WORKLOAD
+    from app.kernel import axes
+    from app.kernel.workload_axis import DEFAULT_WORKLOAD
 
     spec = axes.parse_queue(queue)
     assert spec is not None, queue
@@ -229,7 +229,7 @@ def name_tokens(queue: str) -> set[tuple[str, str]]:
 def covering_queues(queues=None) -> tuple[str, ...]:
     """A few names that between them spell every token of `queues`: the longest name first, then greedily the
     name spelling most tokens not yet spelled (the first such in `queues`, so the choice is stable)."""
-    from app import axes
+    from app.kernel import axes
 
     queues = queues or axes.KNOWN_QUEUES
     chosen = [max(queues, key=len)]

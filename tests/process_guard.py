@@ -15,7 +15,7 @@ import signal
 import time
 import uuid
 
-from app import procfs
+from app.kernel import procfs
 from labctl import procs
 
 SESSION_VAR = "LAB_TEST_SESSION"

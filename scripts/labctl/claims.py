@@ -1,8 +1,8 @@
 """`scripts/lab claims [--quick] [--claims 1,5] [VARIABLE=value ...]`: the article's claims, measured.
 
 The host side is stdlib-only. It runs experiments inside the lab venvs as subprocesses:
-`python -m app.experiments ...` for what needs no broker (claims 4, 5, 7), and real Celery
-workers (`celery -A app worker` / `-A app.claims_worker`) fed by `python -m app.experiments send`
+`python -m app.experiments.claims ...` for what needs no broker (claims 4, 5, 7), and real Celery
+workers (`celery -A app worker` / `-A app.experiments.claims_worker`) fed by `python -m app.experiments.claims send`
 for the rest, which enqueues and collects with the producer's own functions (producer/run.py).
 The broker, the processes' environment, the workers' argv and readiness, the state record and
 the stopping are runner.LocalRun's, the same as `scripts/lab run`'s: every process gets the
@@ -31,9 +31,10 @@ from . import claims_report, native, paths, procs, runner
 from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import axes, calibrate, defaults, procfs, results_io, settings  # noqa: E402  (stdlib-only at import; duckdb only to measure)
-from app.envparse import ConfigError  # noqa: E402
-from app.workload_axis import WORKLOAD_NAMES  # noqa: E402  (stdlib only)
+from app.kernel import axes, defaults, procfs, results_io, settings
+from app.measure import calibrate  # noqa: E402  (stdlib-only at import; duckdb only to measure)
+from app.kernel.envparse import ConfigError  # noqa: E402
+from app.kernel.workload_axis import WORKLOAD_NAMES  # noqa: E402  (stdlib only)
 
 RESULT_PREFIX = "CLAIMS-RESULT "
 CLAIMS = tuple(range(1, 9))
@@ -42,14 +43,14 @@ START_METHODS = ("fork", "forkserver")
 JOB_MARKER = "CLAIMS_JOB"
 
 # Sizing (DUCKDB_ROWS=auto): every job measures the query's speed on its own interpreter
-# (app/calibrate.py) and scans as many rows as take a target duration. The Celery workers use
+# (app/measure/calibrate.py) and scans as many rows as take a target duration. The Celery workers use
 # the lab's target (calibrate.target_seconds: 20x the timeout, at least 2 s past the settle
 # window), so under fork the leftovers still run at the last snapshot. The thread-stop
 # experiment runs its query twice to the end, so it aims shorter: THREAD_STOP_TIMEOUTS x the
 # deadline, enough that an exception landing at the deadline would show as a small share of the
-# query's CPU. Every other workload of claim 5 (app/workload_axis.py: sqlite3, numpy, the
+# query's CPU. Every other workload of claim 5 (app/kernel/workload_axis.py: sqlite3, numpy, the
 # GIL-holding builtin, pyarrow) runs WORKLOAD_STOP_SECONDS at its own measured rate, with its
-# deadline a quarter into the call at most (app/experiments.py).
+# deadline a quarter into the call at most (app/experiments/claims.py).
 THREAD_STOP_TIMEOUTS = 8
 WORKLOAD_STOP_SECONDS = 1.0
 # A measurement whose premise failed (the query ended before its deadline) runs once more with
@@ -65,7 +66,7 @@ def thread_stop_seconds(deadline: float) -> float:
     return max(THREAD_STOP_TIMEOUTS * deadline, deadline + 1.5)
 
 # What `VARIABLE=value` words the command accepts, and how it reads them: the variables
-# app/settings.py says claims reads, with claims' own ranges and defaults (CLAIMS_OVERRIDES there).
+# app/kernel/settings.py says claims reads, with claims' own ranges and defaults (CLAIMS_OVERRIDES there).
 SPEC = settings.claims_settings()
 VARIABLES = {name: s.describe() for name, s in SPEC.items()}  # name -> its line in --help
 FROM_ENV = tuple(name for name, s in SPEC.items() if s.env)  # the others only from the command line
@@ -182,7 +183,7 @@ def _claim_list(value: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Plain:
-    """`python -m app.experiments NAME PARAMS` in one interpreter."""
+    """`python -m app.experiments.claims NAME PARAMS` in one interpreter."""
 
     id: str
     interp: str
@@ -194,7 +195,7 @@ class Plain:
 
 @dataclass(frozen=True)
 class Worker:
-    """A real Celery worker fed `iterations` tasks by `python -m app.experiments send`."""
+    """A real Celery worker fed `iterations` tasks by `python -m app.experiments.claims send`."""
 
     id: str
     interp: str
@@ -285,10 +286,10 @@ def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
             for m in (methods if not s.quick else ["fork"]):
                 add(Worker(f"{interp}-{m}-prefork-mtpc1-allowed", interp, "process", pool="prefork",
                            start_method=m, max_tasks_per_child=1, task="claims.leak_demo_children_allowed",
-                           app_module="app.claims_worker"))
+                           app_module="app.experiments.claims_worker"))
             if not s.quick:  # the same without --max-tasks-per-child, to see what recycling changes
                 add(Worker(f"{interp}-fork-prefork-allowed", interp, "process", pool="prefork", start_method="fork",
-                           task="claims.leak_demo_children_allowed", app_module="app.claims_worker"))
+                           task="claims.leak_demo_children_allowed", app_module="app.experiments.claims_worker"))
         if builds:
             interp = "gil" if "gil" in builds else builds[0]
             add(Worker(f"{interp}-solo-time-limit", interp, "prefork-time-limit", time_limits=True, iterations=1))
@@ -355,7 +356,7 @@ def _result(log: str) -> dict | None:
 
 
 def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
-    argv = [run.pythons[job.interp], "-m", "app.experiments", job.experiment, json.dumps(job.params)]
+    argv = [run.pythons[job.interp], "-m", "app.experiments.claims", job.experiment, json.dumps(job.params)]
     p = run.spawn(job.id, f"exp-{job.id}{_suffix(attempt)}", argv, dict(job.env))
     start = time.monotonic()
     try:
@@ -468,7 +469,7 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
         params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
                   "timeout": s.timeout, "run_id": s.run_id, "time_limits": job.time_limits, "wait": budget}
         sender = run.spawn(job.id, f"send-{job.id}{_suffix(attempt)}",
-                           [python, "-m", "app.experiments", "send", json.dumps(params)])
+                           [python, "-m", "app.experiments.claims", "send", json.dumps(params)])
         try:
             code = _wait_exit(sender, budget + 30)
         finally:

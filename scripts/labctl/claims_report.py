@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
-from app import axes, defaults, tables, workload_axis
+from app.kernel import axes, defaults, tables, workload_axis
 
 HOLDS, CAVEAT, FAILS, UNMEASURED = "holds", "holds with a caveat", "does not hold", "not measured"
 PREMISE = "premise failed"
@@ -44,11 +44,13 @@ FAST = 0.5  # seconds past the deadline that still count as "stopped on time" on
 # The thread-stop query must run at least this many deadlines alone: then an exception landing at
 # the deadline shows as under half of the query's CPU, and one landing at its end as about all.
 THREAD_STOP_MIN_DEADLINES = 2.0
-CLEANUP_GRACE_SECONDS = 1.0  # app.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
+CLEANUP_GRACE_SECONDS = 1.0  # app.kernel.defaults.CLEANUP_GRACE_SECONDS: the hard time limit's margin, for old records
 PROCESS_STRATEGIES = axes.PROCESS_STRATEGIES  # the multiprocessing fallback: a process per call
-NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments send` writes for an iteration without a record
-WATCHDOG_TIMEOUT = "app.experiments.WatchdogTimeout"  # what the thread-stop experiment's watchdog raises
-# Claim 5, one verdict per workload (app/workload_axis.py), DuckDB first; the name of each one's interrupt
+NOT_RECORDED = ("missing", "failed")  # outcomes `app.experiments.claims send` writes for an iteration without a record
+# What the thread-stop experiment's watchdog raises (app/experiments/claims.py); records made before
+# the experiments had a folder of their own name it app.experiments.WatchdogTimeout.
+WATCHDOG_TIMEOUTS = ("app.experiments.claims.WatchdogTimeout", "app.experiments.WatchdogTimeout")
+# Claim 5, one verdict per workload (app/kernel/workload_axis.py), DuckDB first; the name of each one's interrupt
 STOP_WORKLOADS = workload_axis.WORKLOAD_NAMES
 INTERRUPT_NAMES = {"duckdb": "`con.interrupt()`", "sqlite": "`Connection.interrupt()`",
                    "pyarrow": "SIGINT to Arrow's stop token"}
@@ -828,7 +830,7 @@ def _claim5_workload(data: dict, workload: str) -> dict:
         if r.get("import_error"):
             found.append((job_id, f"`import {declared.module}` fails on {label(data, d['job']['interp'])}: "
                                   f"{r['import_error']}"))
-        elif a.get("exception_type") not in (None, WATCHDOG_TIMEOUT):
+        elif a.get("exception_type") not in (None, *WATCHDOG_TIMEOUTS):
             found.append((job_id, f"the call failed: {a['exception_type']}"))
         else:
             runs.append((job_id, d))
@@ -846,7 +848,7 @@ def _claim5_workload(data: dict, workload: str) -> dict:
         ratio = a["cpu"] / alone_cpu if alone_cpu else 0.0
         # an exception that landed with most of the call's CPU still to use stopped it; None: the
         # watchdog could not run before the call returned (then it was cancelled)
-        is_stopped = a["exception_type"] == WATCHDOG_TIMEOUT and ratio < 0.5
+        is_stopped = a["exception_type"] in WATCHDOG_TIMEOUTS and ratio < 0.5
         (stopped if is_stopped else ran_on).append(interp)
         sp = {**a, "deadline": r["deadline"]}
         if _timer_blocked(sp):
@@ -1314,7 +1316,7 @@ def workload_text(data: dict) -> str:
         if st.get("THREAD_STOP_SECONDS"):
             targets.append(f"{st['THREAD_STOP_SECONDS']:g} s for the thread-stop experiment")
         how = ("`n` sized by each job on its own interpreter from the query's speed measured there just before "
-               "(DUCKDB_ROWS=auto, app/calibrate.py)" + (f" to run {' and '.join(targets)}" if targets else ""))
+               "(DUCKDB_ROWS=auto, app/measure/calibrate.py)" + (f" to run {' and '.join(targets)}" if targets else ""))
     else:
         how = f"`n` = {int(rows):_} (DUCKDB_ROWS)"
     return (f"workload `{defaults.DUCKDB_SQL.replace('?', 'n')}` on one DuckDB thread, {how}; rows/s measured: "
@@ -1322,7 +1324,7 @@ def workload_text(data: dict) -> str:
 
 
 def per_workload(c: dict) -> list[tuple[str, dict]]:
-    """A claim's verdicts per workload (claim 5), in app/workload_axis.py's order (claims.json sorts its keys)."""
+    """A claim's verdicts per workload (claim 5), in app/kernel/workload_axis.py's order (claims.json sorts its keys)."""
     per = c.get("workloads") or {}
     order = {w: k for k, w in enumerate(STOP_WORKLOADS)}
     return sorted(per.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))

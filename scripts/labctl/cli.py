@@ -26,8 +26,8 @@ ALL = "all"  # as the value of a list option: every choice
 
 
 def usage() -> str:
-    """The top-level usage; the override names and LAB_BROKER's choices come from app/settings.py, read now."""
-    from app import settings
+    """The top-level usage; the override names and LAB_BROKER's choices come from app/kernel/settings.py, read now."""
+    from app.kernel import settings
 
     commands = "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
     overrides = textwrap.fill(

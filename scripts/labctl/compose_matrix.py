@@ -1,4 +1,4 @@
-"""The Compose profiles `mitigations`, `pools` and `workloads`, generated from the registry (app/axes.py).
+"""The Compose profiles `mitigations`, `pools` and `workloads`, generated from the registry (app/kernel/axes.py).
 
 `mitigations`: one worker service per strategy queue of each build (plus `process.fork`, the
 article's case: the start method Python 3.11 and the article used) in the strategy's own pool.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app import axes  # noqa: E402
+from app.kernel import axes  # noqa: E402
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 IMAGES = {"gil": "*image-gil", "nogil": "*image-nogil"}
@@ -33,7 +33,7 @@ NOT_BUILT = {("nogil", "gevent"): "gevent 26.9.0 has no cp314t wheel"}
 
 
 def marker(profile: str, what: str) -> tuple[str, str]:
-    return (f"  # ==== profile `{profile}`: {what}, generated from app/axes.py ====",
+    return (f"  # ==== profile `{profile}`: {what}, generated from app/kernel/axes.py ====",
             f"  # ==== end of profile `{profile}` ====")
 
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         return 0
     if args.check:
         stale = [p.name for p in PROFILES if current(text, p) != render(p)]
-        print("docker-compose.yml: " + (f"profile(s) {', '.join(stale)} differ from app/axes.py" if stale
+        print("docker-compose.yml: " + (f"profile(s) {', '.join(stale)} differ from app/kernel/axes.py" if stale
                                          else "generated profiles up to date"))
         return 1 if stale else 0
     for before, p in zip((None, *PROFILES), PROFILES):

@@ -25,14 +25,14 @@ from . import runner
 from .runner import LocalRun, UsageError, WorkerSpec
 
 sys.path.insert(0, str(paths.REPO))
-from app import axes, defaults, envparse, settings  # noqa: E402  (stdlib-only modules of the worker side)
-from app.config import WorkerConfig  # noqa: E402
-from app.envparse import ConfigError  # noqa: E402
+from app.kernel import axes, defaults, envparse, settings  # noqa: E402  (stdlib-only modules of the worker side)
+from app.kernel.config import WorkerConfig  # noqa: E402
+from app.kernel.envparse import ConfigError  # noqa: E402
 from producer.config import ProducerConfig  # noqa: E402
 
 BROKERS = settings.LAB_BROKERS
 # What `scripts/lab run|quick VARIABLE=value` accepts: a typo must not run with defaults unnoticed.
-# The variables app/settings.py says `scripts/lab` reads (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME
+# The variables app/kernel/settings.py says `scripts/lab` reads (TIMEOUT_STRATEGY, QUEUE and WORKER_NAME
 # are not among them: each worker's queue sets them).
 OVERRIDES = settings.names("scripts/lab")
 

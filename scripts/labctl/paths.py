@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from app import settings  # noqa: E402  (labctl put the repository root on sys.path)
+from app.kernel import settings  # noqa: E402  (labctl put the repository root on sys.path)
 
 PROJECT = "gil-timeout-lab"
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "requirements"
-# The CPython the lab builds, and its tarball's SHA-256: declared once, in app/settings.py.
+# The CPython the lab builds, and its tarball's SHA-256: declared once, in app/kernel/settings.py.
 DEFAULT_PYTHON_VERSION = settings.CPYTHON_VERSION
 DEFAULT_PYTHON_SHA256 = settings.CPYTHON_SHA256
 FLAVOURS = ("gil", "nogil")

@@ -4,7 +4,7 @@ The pool-capability table of docs/pools.md: for every build x pool, one real Cel
 mechanism (Celery's soft and hard time limits, --max-tasks-per-child, SIGALRM in the task's
 thread, timeout-decorator's process fallback, the interrupt watchdog thread, DuckDB's own
 deadline), each fed the lab's task (`tasks.leak_demo`, a calibrated DuckDB query of
-QUERY_SECONDS under a DUCKDB_TIMEOUT deadline) by `python -m app.experiments send`, the
+QUERY_SECONDS under a DUCKDB_TIMEOUT deadline) by `python -m app.experiments.claims send`, the
 producer's own enqueue and collect. Each cell is what the run measured: works (with the
 exception the task saw and the overshoot), ignored (the query ran to its end), late (stopped
 only once the C call returned), error (the exception), or not run (and why). Where Celery's
@@ -30,7 +30,7 @@ from .claims import _result, _wait_exit
 from .runner import UsageError
 
 sys.path.insert(0, str(paths.REPO))
-from app import axes, results_io, settings, tables  # noqa: E402  (stdlib-only modules)
+from app.kernel import axes, results_io, settings, tables  # noqa: E402  (stdlib-only modules)
 
 # A short deadline and a query that outlives it by far, so "ignored" (the query ran to its end)
 # and "late" (stopped only when the C call returned) stand apart from "works" on any machine.
@@ -52,7 +52,7 @@ class Mechanism:
 
     name: str
     title: str
-    strategy: str  # the worker's strategy (app/axes.py)
+    strategy: str  # the worker's strategy (app/kernel/axes.py)
     limits: str = ""  # Celery limits sent with the task: "soft" (soft_time_limit alone), "hard" (time_limit alone)
     tasks: int = 1
     max_tasks_per_child: int | None = None
@@ -221,7 +221,7 @@ def run_batch(local: runner.LocalRun, s: Settings, python: str, build: str, pool
                       "options": _options(m, s.timeout), "wait": wait}
             import json
 
-            sender = local.spawn(f"send {spec.queue}", [python, "-m", "app.experiments", "send", json.dumps(params)])
+            sender = local.spawn(f"send {spec.queue}", [python, "-m", "app.experiments.claims", "send", json.dumps(params)])
             try:
                 _wait_exit(sender, wait + 30)
             finally:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from app import procfs, results_io  # the repository root is on sys.path: labctl/__init__.py
+from app.kernel import procfs, results_io  # the repository root is on sys.path: labctl/__init__.py
 
 MARKER = "LAB_RUN_ID"
 

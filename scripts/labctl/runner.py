@@ -7,7 +7,7 @@
   (LAB_BROKER filesystem, or auto without RabbitMQ), which needs no server;
 - the base environment of every process (`run.env`): the caller's, without what would change how
   an interpreter runs, plus the run's marker (procs.MARKER), PYTHONPATH and the broker's URL;
-- Celery workers from WorkerSpecs, all with the same argv (the pool from app/axes.py POOLS), and
+- Celery workers from WorkerSpecs, all with the same argv (the pool from app/kernel/axes.py POOLS), and
   their readiness (`run.wait_ready`); any other process of the run (`run.spawn`);
 - the state record (cache/run/<run>.json): every pid it started and its owner, this process, so
   `scripts/lab down` leaves the run alone while it is alive and stops what it recorded after a crash.
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from . import optional, paths, procs, rabbit
-from app import axes, defaults  # stdlib-only; labctl put the repository root on sys.path
+from app.kernel import axes, defaults  # stdlib-only; labctl put the repository root on sys.path
 
 READY_SECONDS = 90.0  # a worker must say " ready." within this
 READY_LINE = " ready."  # Celery's `celery@host ready.` once it consumes
@@ -57,7 +57,7 @@ class WorkerSpec:
     strategy: str
     pool: str  # a key of axes.POOLS: the pool the strategy needs
     name: str = ""  # WORKER_NAME and the node's name (<name>@<host>); "": the queue's
-    app: str = "app"  # the Celery app module (`-A`); app.claims_worker adds the claims' own task
+    app: str = "app"  # the Celery app module (`-A`); app.experiments.claims_worker adds the claims' own task
     start_method: str | None = None  # None: the worker derives it from its queue (else the interpreter's default)
     max_tasks_per_child: int | None = None
     concurrency: int = 1  # --concurrency, for the pools that take it
@@ -98,7 +98,7 @@ def command(prog: str, parse: Callable[[], object], act: Callable[[object], int]
     UsageError) is one line `prog: ...` and 2; a component that failed to start or run
     (RuntimeError: everything the run started is stopped already) one line and 1; Ctrl-C 130.
     """
-    from app.envparse import ConfigError
+    from app.kernel.envparse import ConfigError
 
     try:
         try:

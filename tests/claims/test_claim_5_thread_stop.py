@@ -10,7 +10,7 @@ from claims_helpers import CAVEAT, HOLDS
 pytestmark = pytest.mark.slow
 
 INTERPS = ["host", "gil", "nogil"]
-WATCHDOG = "app.experiments.WatchdogTimeout"
+WATCHDOG = "app.experiments.claims.WatchdogTimeout"
 OTHERS = ["sqlite", "numpy", "builtin", "pyarrow"]
 VERDICTS = {"duckdb": CAVEAT, "sqlite": CAVEAT, "numpy": HOLDS, "builtin": HOLDS, "pyarrow": HOLDS}
 
@@ -74,7 +74,7 @@ def test_each_workloads_own_interrupt(claims_run, interp):
     assert i["overshoot"] < labtest.threshold("LAB_TEST_MAX_INTERRUPT_OVERSHOOT", 0.5), i
     arrow = claims_run.job(f"thread-stop-{interp}-pyarrow")["result"]
     i = arrow["interrupt"]
-    assert i["exception_type"] == "app.workloads.LabInterrupt" and i["cpu"] >= 0.5 * arrow["query_alone_cpu"], i
+    assert i["exception_type"] == "app.measure.workloads.LabInterrupt" and i["cpu"] >= 0.5 * arrow["query_alone_cpu"], i
     for workload in ("numpy", "builtin"):
         assert claims_run.job(f"thread-stop-{interp}-{workload}")["result"]["interrupt"] is None
 
@@ -90,5 +90,5 @@ def test_verdict(claims_run):
     md = (claims_run.run_dir / "claims.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| 5 | ")]
     assert len(rows) == len(VERDICTS)
-    for line, (w, verdict) in zip(rows, VERDICTS.items()):  # DuckDB first, then app/workload_axis.py's order
+    for line, (w, verdict) in zip(rows, VERDICTS.items()):  # DuckDB first, then app/kernel/workload_axis.py's order
         assert f"workload `{w}`" in line.lower() and f"| **{verdict}** |" in line, (w, line)

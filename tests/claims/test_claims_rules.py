@@ -13,7 +13,7 @@ which command made each):
 - missing_records.json and failed_job.json: derived from complete.json by data/derive.py: two job
   records and one iteration record removed; one job replaced by the error record the code wrote
   for that same job in broker_killed.json.
-- per_workload.json: a quick claim-5 run with every workload of app/workload_axis.py on the three
+- per_workload.json: a quick claim-5 run with every workload of app/kernel/workload_axis.py on the three
   interpreters (the files above predate it: claim 5 measured DuckDB alone then).
 
 The verdicts are computed again here with the rules under test (the files keep no verdicts).
@@ -297,7 +297,7 @@ def test_a_run_with_its_broker_gone_judges_only_what_was_measured():
 def test_a_timer_that_never_ran_during_the_builtin_is_not_a_crash():
     """The builtin's timer can be cancelled before it ever runs (watchdog_late None): claim 5 says so and counts it as blocked."""
     data = load("complete.json")
-    # app/experiments.py _timed records watchdog_late None when the timer was cancelled before it ran
+    # app/experiments/claims.py _timed records watchdog_late None when the timer was cancelled before it ran
     spin = data["jobs"]["thread-stop-gil"]["result"]["spin_async_exc"]
     spin.update(watchdog_late=None, watchdog_ran_at=None, call_finished=True)
     c = cr.claim5(data)
@@ -401,7 +401,7 @@ def test_a_workload_that_cannot_be_imported_is_not_measured_where_it_failed():
     """A workload whose import failed on an interpreter is judged on the others and named there; where it failed everywhere it is not measured."""
     data = load("per_workload.json")
     r = data["jobs"]["thread-stop-nogil-pyarrow"]["result"]
-    # what app.experiments records for an interpreter without the wheel (one line: import_error)
+    # what app.experiments.claims records for an interpreter without the wheel (one line: import_error)
     data["jobs"]["thread-stop-nogil-pyarrow"]["result"] = {
         **{k: r[k] for k in ("python", "build", "default_start_method", "PYTHON_GIL", "workload", "module", "unit",
                              "stops", "gil_enabled")},

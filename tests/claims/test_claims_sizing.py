@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.envparse import ConfigError
-from app.workload_axis import WORKLOAD_NAMES
+from app.kernel.envparse import ConfigError
+from app.kernel.workload_axis import WORKLOAD_NAMES
 from labctl import claims
 
 HAVE_ALL = {"host": True, "gil": True, "nogil": True}
@@ -27,7 +27,7 @@ def test_default_is_auto():
             assert job.id == f"thread-stop-{job.interp}"
             assert job.params["seconds"] == claims.thread_stop_seconds(s.timeout) == 4.0
             assert job.params["seconds"] >= 2 * job.params["deadline"]
-        else:  # the other workloads: a shorter call, its deadline a quarter into it at most (app/experiments.py)
+        else:  # the other workloads: a shorter call, its deadline a quarter into it at most (app/experiments/claims.py)
             assert job.id == f"thread-stop-{job.interp}-{job.params['workload']}"
             assert job.params["seconds"] == claims.WORKLOAD_STOP_SECONDS and job.params["deadline"] == s.timeout
 

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 import labtest
-from app import calibrate
+from app.measure import calibrate
 from labctl import claims, claims_report, procs
 
 pytestmark = pytest.mark.slow

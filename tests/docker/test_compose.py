@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 import labtest
-from app import settings
+from app.kernel import settings
 from labctl import compose_matrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -12,8 +12,8 @@ import json
 import pytest
 
 import labtest
-from app import axes
-from app.envparse import ConfigError
+from app.kernel import axes
+from app.kernel.envparse import ConfigError
 from labctl import build, claims, cli, native
 
 COMMANDS = list(cli.COMMANDS)
@@ -59,7 +59,7 @@ def test_top_level_help_lists_every_command_and_every_override(capsys):
 
 @pytest.mark.parametrize("mode", ["run", "quick"])
 def test_run_and_quick_help_list_every_override_strategy_and_build(capsys, mode):
-    """The usage of run/quick is built from native.OVERRIDES and app.defaults at run time, so a new name shows up."""
+    """The usage of run/quick is built from native.OVERRIDES and app.kernel.defaults at run time, so a new name shows up."""
     assert native.main(mode, ["--help"], env={}) == 0
     out = capsys.readouterr().out
     missing = [n for n in (*native.OVERRIDES, *axes.STRATEGY_NAMES, *axes.BUILDS, *axes.POOL_NAMES,

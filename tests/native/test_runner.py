@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import labtest
-from app import procfs
+from app.kernel import procfs
 from labctl import native, procs, rabbit, runner
 
 # A process of the run that starts one of its own in a session of its own: stopping the helper's

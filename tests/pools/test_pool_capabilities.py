@@ -14,7 +14,7 @@ import re
 import pytest
 
 import labtest
-from app import axes
+from app.kernel import axes
 from labctl import pools
 
 DOCS = labtest.REPO / "docs" / "pools.md"
@@ -102,7 +102,7 @@ def assert_as_published(got: dict, want_text: str, data: dict) -> None:
 
 
 def test_the_published_table_covers_every_mechanism_and_pool():
-    """docs/pools.md has a cell for every build, every mechanism of pools.py and every pool of app/axes.py."""
+    """docs/pools.md has a cell for every build, every mechanism of pools.py and every pool of app/kernel/axes.py."""
     want = {(b, p, m) for b in axes.BUILDS for p in axes.POOL_NAMES for m in pools.MECHANISM_NAMES}
     assert set(PUBLISHED) == want, sorted(set(PUBLISHED) ^ want)
     verdicts = {text.split(":", 1)[0] for text in PUBLISHED.values()}

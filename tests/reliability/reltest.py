@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import labtest
-from app import procfs
+from app.kernel import procfs
 from labctl import procs, rabbit
 
 REPO = labtest.REPO

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import reltest
-from app import axes, settings
-from app.config import WorkerConfig
-from app.envparse import ConfigError
+from app.kernel import axes, settings
+from app.kernel.config import WorkerConfig
+from app.kernel.envparse import ConfigError
 from labctl import native
 from producer.config import FLAGS, ProducerConfig
 
@@ -97,7 +97,7 @@ WORKER = BROKER + [
     ("CONNECTION", "Reused"),
 ]
 
-# The ranges the messages must state (from app/settings.py, so a changed range changes the test).
+# The ranges the messages must state (from app/kernel/settings.py, so a changed range changes the test).
 _SPEC = settings.SETTINGS
 RANGES = {
     **{name: f"from {_SPEC[name].bounds[0]} to {_SPEC[name].bounds[1]}"

@@ -19,7 +19,7 @@ import pytest
 
 import labtest
 import reltest
-from app import defaults
+from app.kernel import defaults
 from labctl import procs
 from producer.config import ProducerConfig
 

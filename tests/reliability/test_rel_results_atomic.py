@@ -1,6 +1,6 @@
 """Results files are written atomically: a SIGKILL never leaves half a records.jsonl, claims.json or report.
 
-app/results_io.py (the producer's producer/results.py) writes a temp file in the same folder,
+app/kernel/results_io.py (the producer's producer/results.py) writes a temp file in the same folder,
 fsyncs it and renames it over the target. Here a real process rewrites records.jsonl and
 report.md with the producer's functions, and claims.json, claims.md and a bench JSON as
 `scripts/lab claims` and bench/ write them, in a loop, and is SIGKILLed at random moments (every
@@ -28,7 +28,7 @@ import reltest
 WRITER = r"""
 import sys
 from pathlib import Path
-from app.results_io import write_json
+from app.kernel.results_io import write_json
 from producer.results import write_jsonl, write_text
 
 folder = Path(sys.argv[1])

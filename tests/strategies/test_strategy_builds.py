@@ -14,7 +14,7 @@ import inspect
 import pytest
 
 import labtest
-from app import probe
+from app.measure import probe
 from app.strategies import Watchdog
 
 ITERATIONS = 2
@@ -24,7 +24,7 @@ MAX_OVERSHOOT = labtest.threshold("LAB_TEST_MAX_OVERSHOOT", 0.5)
 # calibration turns into seconds on this machine and load (10M rows: 0.1-0.16 s at the 63-102M rows/s of
 # docs/calibration.md). The watchdog adds up to one look and one repeat (app/strategies.py).
 MAX_STOP_ROWS = labtest.threshold("LAB_TEST_MAX_STOP_ROWS", 10e6)
-# "busy" as the worker's CpuWatch counts it: more than this share of one core (app/probe.py); a call that
+# "busy" as the worker's CpuWatch counts it: more than this share of one core (app/measure/probe.py); a call that
 # left nothing running burns less than that over its settle window, one whose query ran on burns more
 BUSY_SHARE = inspect.signature(probe.CpuWatch).parameters["busy_fraction"].default
 QUEUES = ["gil.process", "gil.process.spawn", "nogil.process+cleanup", "nogil.signals", "nogil.interrupt",

@@ -20,8 +20,8 @@ import pytest
 
 import labtest  # also puts the repo on sys.path
 from app import strategies
-from app.config import WorkerConfig
-from app.envparse import ConfigError
+from app.kernel.config import WorkerConfig
+from app.kernel.envparse import ConfigError
 
 TIMEOUT = 0.1
 QUERY_SECONDS = 30 * TIMEOUT  # calibrated on this interpreter: every call below is cut short

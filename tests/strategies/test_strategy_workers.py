@@ -13,7 +13,8 @@ import inspect
 import pytest
 
 import labtest
-from app import axes, probe
+from app.kernel import axes
+from app.measure import probe
 
 ITERATIONS = 2
 TIMEOUT = 0.6  # opening a DuckDB database takes 40 ms of CPU: with seven workers on two cores, far longer
@@ -29,7 +30,7 @@ QUEUES = [
     "gil.prefork-time-limit",
 ]
 
-# "busy" as the worker's CpuWatch counts it: more than this share of one core (app/probe.py); a call that
+# "busy" as the worker's CpuWatch counts it: more than this share of one core (app/measure/probe.py); a call that
 # left nothing running burns less than that over its settle window
 BUSY_SHARE = inspect.signature(probe.CpuWatch).parameters["busy_fraction"].default
 

@@ -13,7 +13,7 @@ import sys
 import labtest
 
 # What the producer and the host scripts (scripts/labctl) import from the worker side.
-LIGHT_MODULES = ("app", "app.defaults", "app.axes", "app.envparse", "app.procfs", "app.config", "producer.config")
+LIGHT_MODULES = ("app", "app.kernel.defaults", "app.kernel.axes", "app.kernel.envparse", "app.kernel.procfs", "app.kernel.config", "producer.config")
 WORKER_VARS = ("QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD", "CLEANUP_CHILDREN", "SETTLE_SECONDS",
                "CLEANUP_GRACE_SECONDS", "DUCKDB_THREADS", "CALIBRATION_DIR", "BROKER_URL", "RESULT_BACKEND",
                "BROKER_CONNECT_SECONDS")
@@ -51,7 +51,7 @@ def test_celery_dash_a_app_finds_the_worker_app():
     assert done.returncode == 0, done.stderr
     assert "include: ['app.tasks']" in done.stdout
     assert "task_default_queue: 'nogil.thread'" in done.stdout
-    for target in ("app", "app.claims_worker"):
+    for target in ("app", "app.experiments.claims_worker"):
         done = _celery("-A", target, "worker", "--help")
         assert done.returncode == 0 and "Start worker instance." in done.stdout, (target, done.stderr)
 

@@ -1,4 +1,4 @@
-"""app/axes.py, the registry: every reader takes its strategies, pools and queue names from it."""
+"""app/kernel/axes.py, the registry: every reader takes its strategies, pools and queue names from it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import timeout_decorator
 from celery.exceptions import SoftTimeLimitExceeded
 
 import labtest
-from app import axes, strategies
-from app.config import WorkerConfig
-from app.workload_axis import DEFAULT_WORKLOAD, WORKLOAD_NAMES
+from app.kernel import axes
+from app import strategies
+from app.kernel.config import WorkerConfig
+from app.kernel.workload_axis import DEFAULT_WORKLOAD, WORKLOAD_NAMES
 from labctl import compose_matrix, native
 from producer import run as producer_run
 from producer import summary
@@ -36,7 +37,7 @@ def declared_queue_count() -> int:
 
 
 def test_the_covering_queues_spell_every_declared_token():
-    """Every build, strategy, start method, pool, workload and article worker app/axes.py declares, each
+    """Every build, strategy, start method, pool, workload and article worker app/kernel/axes.py declares, each
     character of those names, and the longest known name are in the few names the broker tests send to."""
     chosen = labtest.covering_queues()
     declared = {("build", b) for b in axes.BUILDS} | {("strategy", s) for s in axes.STRATEGY_NAMES} \
@@ -117,7 +118,7 @@ def test_timeout_signs_match_the_real_exceptions():
 def test_the_docs_table_is_the_registry():
     """docs/strategies.md carries the table generated from the registry, and its prose table names each strategy once."""
     text = (labtest.REPO / "docs" / "strategies.md").read_text()
-    block = text.split("<!-- generated from app/axes.py -->\n", 1)[1].split("<!-- end generated -->", 1)[0]
+    block = text.split("<!-- generated from app/kernel/axes.py -->\n", 1)[1].split("<!-- end generated -->", 1)[0]
     assert block == axes.strategies_markdown()
     prose = re.findall(r"^\| `([a-z+-]+)` \| (?!solo|prefork)", text, re.M)
     assert prose == list(axes.STRATEGY_NAMES), prose

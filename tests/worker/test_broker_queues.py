@@ -15,9 +15,9 @@ import contextlib
 import pytest
 
 import labtest
-from app import axes, defaults
+from app.kernel import axes, defaults
 from app.broker import FILESYSTEM_TRANSPORT, exchange_file_stem, make_celery
-from app.config import BrokerConfig
+from app.kernel.config import BrokerConfig
 from producer.run import _drop_reply_queue
 
 BROKERS = (pytest.param("rabbitmq", marks=pytest.mark.rabbitmq), "filesystem", "memory")

@@ -1,4 +1,4 @@
-"""app/calibrate.py: the query's measured speed sizes the workload, on any machine.
+"""app/measure/calibrate.py: the query's measured speed sizes the workload, on any machine.
 
 Real DuckDB on this interpreter; the lab runs at the end use real workers and a real broker.
 """
@@ -13,7 +13,9 @@ import time
 import pytest
 
 import labtest
-from app import calibrate, defaults, query
+from app.measure import calibrate
+from app.kernel import defaults
+from app import query
 
 
 # Both ways, for a median of three timed right after the measurement on the same quiet cores: tight
@@ -82,7 +84,7 @@ def test_the_auto_target_outlasts_the_timeout_and_the_settle_window():
 
 def test_workers_of_one_run_share_the_first_measurement(tmp_path):
     """With a cache folder, a second process reads the first one's calibration instead of measuring."""
-    code = ("import json, sys; from app import calibrate; "
+    code = ("import json, sys; from app.measure import calibrate; "
             "print(json.dumps(calibrate.cached(1, sys.argv[1]).as_dict()))")
     outs = [json.loads(subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=labtest.REPO, check=True,
                                       capture_output=True, text=True).stdout) for _ in range(2)]

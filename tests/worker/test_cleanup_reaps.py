@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from app import probe
+from app.measure import probe
 from app.cleanup import reap_tasks
 
 

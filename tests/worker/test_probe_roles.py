@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from app import probe
+from app.measure import probe
 
 
 def _sleep(seconds: float) -> None:

@@ -1,4 +1,4 @@
-"""app/settings.py, the one settings spec: what parses, lists, documents and passes on each variable is made from it or checked against it."""
+"""app/kernel/settings.py, the one settings spec: what parses, lists, documents and passes on each variable is made from it or checked against it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 import pytest
 
 import labtest
-from app import axes, defaults, envparse, settings
-from app.config import WorkerConfig
-from app.envparse import ConfigError
-from app.settings import SETTINGS, SPEC
+from app.kernel import axes, defaults, envparse, settings
+from app.kernel.config import WorkerConfig
+from app.kernel.envparse import ConfigError
+from app.kernel.settings import SETTINGS, SPEC
 from labctl import build, claims, cli, native, paths
 from producer import config as producer_config
 from producer.config import ProducerConfig
@@ -35,7 +35,7 @@ CLAIMS_VARIABLES = {
     "ITERATIONS", "DUCKDB_ROWS", "DUCKDB_TIMEOUT", "SETTLE_SECONDS", "CLAIMS_PARALLEL", "LAB_BROKER", "BROKER_URL",
     "RESULTS_DIR", "RUN_ID", "PYTHON_VERSION", "LAB_CACHE", "CLAIMS_PYTHONS",
 }
-# name -> (its default, its range) in app/defaults.py
+# name -> (its default, its range) in app/kernel/defaults.py
 FROM_DEFAULTS = {
     "ITERATIONS": (defaults.ITERATIONS, defaults.ITERATIONS_RANGE),
     "DUCKDB_ROWS": (defaults.DUCKDB_ROWS, defaults.DUCKDB_ROWS_RANGE),
@@ -107,7 +107,7 @@ def test_every_entry_is_well_formed():
 
 
 def test_defaults_and_ranges_are_app_defaults():
-    """The entries' defaults and ranges are app/defaults.py's values, and the CPython ones are paths.py's."""
+    """The entries' defaults and ranges are app/kernel/defaults.py's values, and the CPython ones are paths.py's."""
     for name, (default, bounds) in FROM_DEFAULTS.items():
         assert (SETTINGS[name].default, SETTINGS[name].bounds) == (default, bounds), name
     assert SETTINGS["TARGET_QUEUES"].choices is axes.QUEUE_NAMES
@@ -217,12 +217,12 @@ def test_every_help_prints_the_spec_s_entries(capsys):
 
 
 def test_the_readme_table_is_generated_from_the_spec():
-    """README.md's settings section carries exactly the table app/settings.py renders, with its two links."""
+    """README.md's settings section carries exactly the table app/kernel/settings.py renders, with its two links."""
     text = (labtest.REPO / "README.md").read_text()
     section = text.split("## Settings (env overrides)\n", 1)[1].split("\n## ", 1)[0]
     assert settings.BEGIN in section and settings.END in section, "the markers moved out of the settings section"
     block = settings.readme_block(text)
-    assert block == settings.markdown(), "run: python3 -m app.settings --write"
+    assert block == settings.markdown(), "run: python3 -m app.kernel.settings --write"
     rows = re.findall(r"^\| `([A-Z0-9_]+)` \|", block, re.M)
     assert rows == [s.name for s in SPEC]
     assert "(#sized-to-your-machine-the-calibration)" in block and "(#mitigations-measured)" in block
@@ -288,7 +288,7 @@ def compose_problems(text: str) -> list[str]:
             if key != var:
                 problems.append(f"{name}: {key} is set from ${{{var}}}, not passed through")
             elif var not in SETTINGS or "compose" not in SETTINGS[var].readers:
-                problems.append(f"{name}: passes {var}, which app/settings.py does not mark as read through Compose")
+                problems.append(f"{name}: passes {var}, which app/kernel/settings.py does not mark as read through Compose")
             elif reader not in SETTINGS[var].readers:
                 problems.append(f"{name}: passes {var} to a {reader or 'service nobody'} the spec does not say reads it")
     for template, reader in (("x-worker", "workers"), ("producer", "producer")):
@@ -317,7 +317,7 @@ BUILD_FILES = ("Dockerfile.gil", "Dockerfile.nogil", "docker-compose.yml", "scri
 
 
 def version_problems(texts: dict[str, str]) -> list[str]:
-    """Where a file states another CPython version or SHA-256 than app/settings.py's."""
+    """Where a file states another CPython version or SHA-256 than app/kernel/settings.py's."""
     version, sha = settings.CPYTHON_VERSION, settings.CPYTHON_SHA256
     problems = []
     for name, text in texts.items():
@@ -333,7 +333,7 @@ def version_problems(texts: dict[str, str]) -> list[str]:
 
 
 def test_the_cpython_version_and_its_sha256_are_declared_once():
-    """Every file that repeats the CPython version or its SHA-256 states app/settings.py's, and build.py pins that SHA-256 for it."""
+    """Every file that repeats the CPython version or its SHA-256 states app/kernel/settings.py's, and build.py pins that SHA-256 for it."""
     texts = {name: (labtest.REPO / name).read_text() for name in (*BUILD_FILES, "README.md", "README.ja.md")}
     assert version_problems(texts) == []
     assert all(settings.CPYTHON_SHA256 in texts[n] for n in ("Dockerfile.gil", "Dockerfile.nogil", "docker-compose.yml",
@@ -364,8 +364,8 @@ def test_the_scripts_the_spec_names_as_readers_name_their_variables():
 
 
 def test_the_spec_imports_only_the_standard_library():
-    """app/settings.py loads nothing outside the standard library and the app's own modules, in a fresh interpreter."""
-    code = ("import json, sys\nimport app.settings\n"
+    """app/kernel/settings.py loads nothing outside the standard library and the app's own modules, in a fresh interpreter."""
+    code = ("import json, sys\nimport app.kernel.settings\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names"
             " and m.split('.')[0] not in ('app', '__main__'))))")
     done = subprocess.run([sys.executable, "-S", "-c", code], cwd=labtest.REPO, capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-"""The shared pieces: app/tables.py renders tables, app/stats.py takes percentiles, app/results_io.py writes files."""
+"""The shared pieces: app/kernel/tables.py renders tables, app/kernel/stats.py takes percentiles, app/kernel/results_io.py writes files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import labtest
-from app import stats, tables
+from app.kernel import stats, tables
 
 HEADERS = ["queue", "n", "settled"]
 ROWS = [["gil", 3, "3/1"], ["nogil.thread", 10, "0/0"]]
@@ -57,8 +57,8 @@ def test_percentile_is_the_nearest_rank_on_known_inputs():
 
 
 def test_shared_pieces_import_only_the_standard_library():
-    """app.tables, app.stats and app.results_io load in a fresh interpreter with nothing but the standard library."""
-    code = ("import json, sys\nimport app.tables, app.stats, app.results_io\n"
+    """app.kernel.tables, app.kernel.stats and app.kernel.results_io load in a fresh interpreter with nothing but the standard library."""
+    code = ("import json, sys\nimport app.kernel.tables, app.kernel.stats, app.kernel.results_io\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names"
             " and m.split('.')[0] not in ('app', '__main__'))))")
     done = subprocess.run([sys.executable, "-S", "-c", code], cwd=labtest.REPO, capture_output=True, text=True,

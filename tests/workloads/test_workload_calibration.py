@@ -1,4 +1,4 @@
-"""app/calibrate.py for every workload: each one's call sized from its measured speed runs about as long as asked."""
+"""app/measure/calibrate.py for every workload: each one's call sized from its measured speed runs about as long as asked."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 import pytest
 
 import labtest  # also puts the repo on sys.path
-from app import calibrate, workloads
-from app.workload_axis import WORKLOAD_NAMES, WORKLOADS
+from app.measure import calibrate, workloads
+from app.kernel.workload_axis import WORKLOAD_NAMES, WORKLOADS
 
 FACTOR = labtest.threshold("LAB_TEST_CALIBRATION_FACTOR", 3.0)
 

@@ -14,9 +14,10 @@ import time
 import pytest
 
 import labtest  # also puts the repo on sys.path
-from app import calibrate, probe, strategies, workloads
+from app.measure import calibrate, probe, workloads
+from app import strategies
 from app.cleanup import reap_tasks
-from app.workload_axis import WORKLOAD_NAMES, WORKLOADS
+from app.kernel.workload_axis import WORKLOAD_NAMES, WORKLOADS
 
 TIMEOUT = 0.1
 FACTOR = 6  # each call would run FACTOR x TIMEOUT on its own
@@ -77,7 +78,7 @@ def test_pyarrow_compute_does_not_honour_the_sigint_stop():
     size = _size("pyarrow")
     alone = _alone("pyarrow", size)
     outcome = strategies.run("interrupt", size, TIMEOUT, workload="pyarrow")
-    assert outcome.outcome == "timeout" and outcome.exception_type == "app.workloads.LabInterrupt", outcome
+    assert outcome.outcome == "timeout" and outcome.exception_type == "app.measure.workloads.LabInterrupt", outcome
     assert _ran_to_its_end(outcome.elapsed, alone), (outcome, alone)
 
 

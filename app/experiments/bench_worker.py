@@ -1,18 +1,18 @@
-"""The lab's worker plus the pool benchmark's task (bench/pools.py): `celery -A app.bench_worker worker ...`.
+"""The lab's worker plus the pool benchmark's task (bench/pools.py): `celery -A app.experiments.bench_worker worker ...`.
 
 `bench.payoff` is one task of the free-threaded payoff benchmark (issue 14): the lab's DuckDB
 query under the worker's TIMEOUT_STRATEGY (app/strategies.py `run`, the deadline counted from the
 task's start as in `tasks.leak_demo`), then a Python-side step that keeps the interpreter busy:
 it fetches result rows from DuckDB and turns each into a Python dict, then folds them (bytecode,
 the part the GIL serialises). Both parts are sized by the caller from measurements on the
-worker's own interpreter (`calibrate` below): the query in rows (app/calibrate.py), the Python
+worker's own interpreter (`calibrate` below): the query in rows (app/measure/calibrate.py), the Python
 step in rows per second of this very step. The task returns its times (time.monotonic(), which
 every process on the host reads alike), so the caller sees which tasks overlapped.
 
 Run inside a lab venv, two helpers print one line `BENCH-RESULT {json}` on stdout:
 
-    python -m app.bench_worker calibrate JSON   # {"folder": ...}: DuckDB's rows/s and the step's rows/s
-    python -m app.bench_worker send JSON        # warm-up, idle pings, the batch with pings, every record
+    python -m app.experiments.bench_worker calibrate JSON   # {"folder": ...}: DuckDB's rows/s and the step's rows/s
+    python -m app.experiments.bench_worker send JSON        # warm-up, idle pings, the batch with pings, every record
 
 The lab's own workers never load this module.
 """
@@ -26,9 +26,10 @@ import sys
 import threading
 import time
 
-from . import calibrate, query, strategies
-from .celery import app  # noqa: F401  (`celery -A app.bench_worker` finds the app here)
-from .worker import CONFIG, POOL, RUNTIME
+from ..measure import calibrate
+from .. import query, strategies
+from ..celery import app  # noqa: F401  (`celery -A app.experiments.bench_worker` finds the app here)
+from ..worker import CONFIG, POOL, RUNTIME
 
 # BENCH_GC=off (bench/pools.py --gc off): the worker runs without the cyclic GC. On 3.14t the
 # collector stops every thread and walks the whole heap, and the step allocates a dict per row.
@@ -40,7 +41,7 @@ TASK_NAME = "bench.payoff"
 
 # The Python-side step: result rows turned into Python objects.
 STEP_SQL = "SELECT range AS id, range % 97 AS k, hash(range) % 1000003 AS h FROM range(?)"
-STEP_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate.py times the query)
+STEP_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/measure/calibrate.py times the query)
 STEP_PROBE_START = 2_000
 
 _local = threading.local()  # one DuckDB connection per thread for the step (never shared between threads)
@@ -115,7 +116,7 @@ def payoff(self, index: int, rows: int, timeout: float, step_rows: int, run_id: 
     }
 
 
-# --- helpers run as `python -m app.bench_worker NAME JSON` ----------------------------------------
+# --- helpers run as `python -m app.experiments.bench_worker NAME JSON` ----------------------------------------
 
 
 def calibrate_here(params: dict) -> dict:
@@ -162,7 +163,7 @@ def send(params: dict) -> dict:
     idle_pings, ping_interval, ping_timeout.
     """
     from app.broker import make_celery
-    from app.config import BrokerConfig
+    from app.kernel.config import BrokerConfig
 
     broker = BrokerConfig.from_env(os.environ)
 
@@ -218,7 +219,7 @@ HELPERS = {"calibrate": calibrate_here, "send": send}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in HELPERS:
-        print(f"usage: python -m app.bench_worker {{{','.join(HELPERS)}}} JSON", file=sys.stderr)
+        print(f"usage: python -m app.experiments.bench_worker {{{','.join(HELPERS)}}} JSON", file=sys.stderr)
         return 2
     data = HELPERS[argv[0]](json.loads(argv[1]))
     print(RESULT_PREFIX + json.dumps(data, sort_keys=True), flush=True)
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run under the module's real name, so the task registered is app.bench_worker's, not __main__'s.
-    from app import bench_worker
+    # Run under the module's real name, so the task registered is app.experiments.bench_worker's, not __main__'s.
+    from app.experiments.claims import bench_worker
 
     raise SystemExit(bench_worker.main())

@@ -1,6 +1,6 @@
-"""The long C calls the lab times out, one implementation each (declared in app/workload_axis.py).
+"""The long C calls the lab times out, one implementation each (declared in app/kernel/workload_axis.py).
 
-Every workload is sized the way the DuckDB query is (app/calibrate.py): one integer `size` whose
+Every workload is sized the way the DuckDB query is (app/measure/calibrate.py): one integer `size` whose
 run time grows linearly with it, measured on the interpreter that runs it, never fixed. It has
 the same life cycle as a DuckDB connection, so every strategy of app/strategies.py runs any of
 them: `connect(threads)` gives a handle (a connection, or the call's inputs), `execute(handle,
@@ -23,8 +23,8 @@ import signal
 import threading
 import time
 
-from .axes import Sign
-from .workload_axis import WORKLOADS, Workload
+from ..kernel.axes import Sign
+from ..kernel.workload_axis import WORKLOADS, Workload
 
 # sqlite3: Connection.interrupt() and a progress handler that returns non-zero both end the
 # statement with this; the same class is raised for real errors ("database is locked", "no such
@@ -38,7 +38,7 @@ class LabInterrupt(Exception):
     """Raised by the SIGINT handler the pyarrow workload installs while it runs (its interrupt)."""
 
 
-LAB_INTERRUPT = Sign("app.workloads.LabInterrupt")
+LAB_INTERRUPT = Sign("app.measure.workloads.LabInterrupt")
 
 
 class Impl:
@@ -114,12 +114,12 @@ class DuckDB(Impl):
         return duckdb.__version__
 
     def connect(self, threads: int = 1):
-        from . import query
+        from .. import query
 
         return query.connect(threads)
 
     def execute(self, handle, size: int) -> int:
-        from . import query
+        from .. import query
 
         return query.execute(handle, size)
 
@@ -130,12 +130,12 @@ class DuckDB(Impl):
         handle.interrupt()
 
     def arm_deadline(self, handle, deadline: float) -> None:
-        from . import query
+        from .. import query
 
         query.set_deadline(handle, deadline)
 
     def usable(self, handle) -> bool:
-        from . import query
+        from .. import query
 
         return query.execute(handle, 1000) == query.execute(handle, 1000)
 
@@ -210,7 +210,7 @@ def spin(size: int) -> int:
 
 
 class Builtin(Impl):
-    """sum(range(size)) (app/experiments.py's claim 5 uses the same): the GIL held throughout."""
+    """sum(range(size)) (app/experiments/claims.py's claim 5 uses the same): the GIL held throughout."""
 
     name = "builtin"
 
@@ -296,7 +296,7 @@ def _raise_lab_interrupt(signum, frame):
 
 
 IMPLS: dict[str, Impl] = {impl.name: impl for impl in (DuckDB(), SQLite(), NumPy(), Builtin(), PyArrow())}
-assert set(IMPLS) == set(WORKLOADS), "app/workload_axis.py and app/workloads.py disagree"
+assert set(IMPLS) == set(WORKLOADS), "app/kernel/workload_axis.py and app/measure/workloads.py disagree"
 
 
 def get(name: str) -> Impl:

@@ -1,4 +1,4 @@
-"""The lab's worker plus one task for `scripts/lab claims`: `celery -A app.claims_worker worker ...`.
+"""The lab's worker plus one task for `scripts/lab claims`: `celery -A app.experiments.claims_worker worker ...`.
 
 `claims.leak_demo_children_allowed` is `tasks.leak_demo`, run after clearing the pool process's
 daemon flag. Celery's prefork pool processes are daemonic, so the multiprocessing fallback of
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import multiprocessing
 
-from . import tasks
-from .celery import app  # noqa: F401  (`celery -A app.claims_worker` finds the app here)
+from .. import tasks
+from ..celery import app  # noqa: F401  (`celery -A app.experiments.claims_worker` finds the app here)
 
 
 @app.task(name="claims.leak_demo_children_allowed")

@@ -1,7 +1,7 @@
 """Parse settings from an explicit mapping (usually os.environ) into typed values.
 
 Every reader of the environment goes through these functions (by way of its variable's entry in
-app/settings.py, which says which function and with what range), so every bad value fails the
+app/kernel/settings.py, which says which function and with what range), so every bad value fails the
 same way: one `ConfigError` whose message names the variable, the value and the accepted range.
 Entry points print that message as one line and exit with status 2. The `*_expected` helpers
 give that "accepted" text on its own, for the usage texts that list the variables.

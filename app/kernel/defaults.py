@@ -3,7 +3,7 @@
 The worker (app/), the producer (producer/), the host scripts (scripts/) and the tests read
 these values from here, so a default changed here changes everywhere. Not here: the
 experiment's axes (timeout strategies, pools, builds and the queue grammar) are declared in
-app/axes.py, the calibration probe's constants in app/calibrate.py, and the host scripts' own
+app/kernel/axes.py, the calibration probe's constants in app/measure/calibrate.py, and the host scripts' own
 settings (LAB_CACHE, LAB_BROKER, the CPython version) in scripts/labctl/. README.md's
 "Settings (env overrides)" table lists the variables.
 """
@@ -23,7 +23,7 @@ DUCKDB_SQL = "SELECT sum(i) FROM range(?) t(i)"
 ITERATIONS = 3
 ITERATIONS_RANGE = (1, 10_000)
 # Rows scanned by the DuckDB query. `None` is DUCKDB_ROWS=auto: the worker measures the query's
-# speed on its own interpreter (app/calibrate.py) and scans as many rows as take QUERY_SECONDS.
+# speed on its own interpreter (app/measure/calibrate.py) and scans as many rows as take QUERY_SECONDS.
 # An explicit count still wins (the article's commands pass 1e9).
 DUCKDB_ROWS = None
 DUCKDB_ROWS_RANGE = (1, 10**12)
@@ -49,7 +49,7 @@ SETTLE_SECONDS_RANGE = (0.0, 60.0)
 CLEANUP_GRACE_SECONDS = 1.0
 CLEANUP_GRACE_RANGE = (0.0, 60.0)
 
-# After the settle window: the processes a call left behind are followed (app/followers.py, by
+# After the settle window: the processes a call left behind are followed (app/measure/followers.py, by
 # pid and start time) until they exit or the run ends, looking at each this often; the producer
 # asks each queue for what they burned (LEFTOVERS_TASK_NAME) and waits this long for all answers.
 FOLLOW_INTERVAL_SECONDS = 0.05
@@ -58,7 +58,7 @@ LEFTOVERS_REPLY_SECONDS = 15.0
 # the record's `timeline`, where a reaping shows as a step.
 TIMELINE_INTERVAL_SECONDS = 0.02
 
-# --- timeout strategies, builds, queues: app/axes.py (one declaration each) -------------------
+# --- timeout strategies, builds, queues: app/kernel/axes.py (one declaration each) -------------------
 STRATEGY = "process"  # a worker on a queue outside the grammar (QUEUE=anything) uses this one
 TARGET_QUEUES = ("gil", "gil-clean")  # what `docker compose up -d rabbitmq worker-gil worker-gil-clean` serves
 

@@ -135,7 +135,7 @@ class QueueSpec:
     strategy: str
     start_method: str | None  # None: the interpreter's default (fork on 3.11, forkserver on 3.14)
     pool_named: str | None = None  # the pool the name gives; None: the strategy's own
-    workload: str = DEFAULT_WORKLOAD  # the C call it times out (app/workload_axis.py)
+    workload: str = DEFAULT_WORKLOAD  # the C call it times out (app/kernel/workload_axis.py)
 
     @property
     def pool(self) -> str:

@@ -1,6 +1,6 @@
 """The worker's settings, parsed once from an explicit mapping (normally os.environ).
 
-Each variable is read through its declaration in app/settings.py (its range, choices and default).
+Each variable is read through its declaration in app/kernel/settings.py (its range, choices and default).
 """
 
 from __future__ import annotations
@@ -87,13 +87,13 @@ class WorkerConfig:
     duckdb_threads: int
     broker: BrokerConfig
     # CALIBRATION_DIR: a folder where the run's workers share the query's measured speed (one
-    # measurement per build; app/calibrate.py). Unset: each worker measures once for itself.
+    # measurement per build; app/measure/calibrate.py). Unset: each worker measures once for itself.
     calibration_dir: str | None = None
     # CONNECTION: per-call (each call opens and closes its DuckDB connection) or reused (app/strategies.py)
     connection: str = "per-call"
-    # the Celery pool its queue names (app/axes.py); None: a queue outside the grammar, any pool
+    # the Celery pool its queue names (app/kernel/axes.py); None: a queue outside the grammar, any pool
     pool: str | None = None
-    # WORKLOAD: the C call it times out (app/workload_axis.py); the queue implies it
+    # WORKLOAD: the C call it times out (app/kernel/workload_axis.py); the queue implies it
     workload: str = axes.DEFAULT_WORKLOAD
 
     @property

@@ -1,8 +1,8 @@
 """The workload axis, one declaration per C call the lab times out (issue 15).
 
-Standard library only, like app/axes.py (which takes the names for its queue grammar from here):
+Standard library only, like app/kernel/axes.py (which takes the names for its queue grammar from here):
 the producer and the host scripts read it without DuckDB, numpy or pyarrow. The implementation
-of each workload (how it is sized, run, interrupted, given a deadline) is in app/workloads.py.
+of each workload (how it is sized, run, interrupted, given a deadline) is in app/measure/workloads.py.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ class Workload:
     summary: str  # one line, for the docs' table and --help
     module: str  # what the worker imports for it (whether it turns the GIL back on on 3.14t is measured)
     package: str | None  # the pip distribution that provides it; None: the standard library
-    # the in-process stops it has, by strategy name of app/axes.py: `interrupt` (another thread
+    # the in-process stops it has, by strategy name of app/kernel/axes.py: `interrupt` (another thread
     # asks the call to stop) and `deadline` (the library's own time limit). `signals`, `process`,
     # `process+cleanup` and `prefork-time-limit` need nothing from the library and run on every
     # workload; app.strategies.run refuses interrupt or deadline on a workload without it
     # (strategies.NoSuchStop) instead of running the call with no stop at all.
     stops: tuple[str, ...] = ()
-    unit: str = "rows"  # what its size counts (calibrated like DUCKDB_ROWS: app/calibrate.py)
+    unit: str = "rows"  # what its size counts (calibrated like DUCKDB_ROWS: app/measure/calibrate.py)
 
 
 WORKLOAD_LIST = (

@@ -6,7 +6,7 @@ closed. So every process a call started that is still there when control comes b
 here until it exits, or until the producer asks for the run's totals at its end
 (`tasks.leftovers`, which calls `report`).
 
-Following is by pid and the kernel's start time (app/procfs.py), never by walking the worker's
+Following is by pid and the kernel's start time (app/kernel/procfs.py), never by walking the worker's
 children: a leftover reparented to init (or to a subreaper), or one that outlives its forkserver,
 is still the same process and is still followed. Each one is read every FOLLOW_INTERVAL_SECONDS
 by one daemon thread per worker process:
@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import defaults, procfs
+from ..kernel import defaults, procfs
 
 
 @dataclass

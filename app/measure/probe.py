@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
-from . import defaults, procfs
+from ..kernel import defaults, procfs
 
 ROLES = ("resource_tracker", "forkserver", "task", "other")
 

@@ -1,16 +1,16 @@
 """Every setting of the lab, declared once: one `Setting` per environment variable.
 
 In the style of environ-config: each entry says the variable's name, its kind, its default
-(the value in app/defaults.py), what it accepts (the range or choices app/envparse.py enforces),
+(the value in app/kernel/defaults.py), what it accepts (the range or choices app/kernel/envparse.py enforces),
 one line of help and who reads it. Everything else is made from these entries, or checked
 against them by tests/worker/test_settings.py:
 
-- parsing: WorkerConfig / BrokerConfig (app/config.py) and ProducerConfig (producer/config.py)
+- parsing: WorkerConfig / BrokerConfig (app/kernel/config.py) and ProducerConfig (producer/config.py)
   read each variable with `SETTINGS[name].read(env)`, so the range in the error message is this one;
 - the producer's flags (`--` + `flag`), the VARIABLE=value words of `scripts/lab run|quick`
   (reader "scripts/lab") and of `scripts/lab claims` (reader "claims", with CLAIMS_OVERRIDES),
   and every usage text that lists them;
-- README.md's settings table (`markdown()`; `python3 -m app.settings --write` rewrites it);
+- README.md's settings table (`markdown()`; `python3 -m app.kernel.settings --write` rewrites it);
 - docker-compose.yml's pass-through (reader "compose": passed from your shell into the services
   of the readers "workers" / "producer"), and the CPython version and its SHA-256 (CPYTHON_*).
 
@@ -118,7 +118,7 @@ class Setting:
         return envparse.text(env, n, d, self.pattern, self.expected)  # text, url with a pattern
 
     def error_expected(self) -> str:
-        """What a bad value's error message says is accepted (the text app/envparse.py writes)."""
+        """What a bad value's error message says is accepted (the text app/kernel/envparse.py writes)."""
         if self.kind == "integer":
             return envparse.integer_expected(self.bounds, self.auto)
         if self.kind == "number":
@@ -373,7 +373,7 @@ def usage_lines(settings: Iterable[Setting], indent: int = 2, width: int = 100) 
     return lines
 
 
-BEGIN = "<!-- generated from app/settings.py -->\n"
+BEGIN = "<!-- generated from app/kernel/settings.py -->\n"
 END = "<!-- end generated -->"
 
 
@@ -405,7 +405,7 @@ def readme_block(text: str) -> str:
     return text.split(BEGIN, 1)[1].split(END, 1)[0]
 
 
-if __name__ == "__main__":  # python3 -m app.settings [--write]: print the table, or rewrite README.md's
+if __name__ == "__main__":  # python3 -m app.kernel.settings [--write]: print the table, or rewrite README.md's
     import sys
     from pathlib import Path
 

@@ -1,6 +1,6 @@
 """Order statistics the lab reports (overshoot p50/p99 and friends), computed one way everywhere.
 
-Standard library only (see app/tables.py for why).
+Standard library only (see app/kernel/tables.py for why).
 """
 
 from __future__ import annotations

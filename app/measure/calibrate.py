@@ -12,7 +12,7 @@ The probe is the lab's own query (`query.SQL`) on one connection: a warm-up, the
 grown until one call takes PROBE_SECONDS, then the median of PROBE_REPEATS calls of that size:
 well under a second in all (0.35-0.5 s measured here with both cores busy; `measured_seconds`).
 
-Every other workload (app/workloads.py: sqlite3, numpy, the GIL-holding builtin, pyarrow) is
+Every other workload (app/measure/workloads.py: sqlite3, numpy, the GIL-holding builtin, pyarrow) is
 measured the same way on its own handle, from its own first size: `measure(threads, workload)`,
 `cached(threads, folder, workload)`; `rows_per_second` is then its units (`unit`) per second.
 """
@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import defaults
+from ..kernel import defaults
 
 PROBE_SECONDS = 0.08  # one probe call at least this long: timer and start-up noise < 1 %
 PROBE_REPEATS = 3  # median of this many calls of the final size
@@ -48,7 +48,7 @@ class Calibration:
     duckdb: str
     measured_seconds: float  # what the whole calibration cost
     source: str = "measured"  # "measured" here, or "cached" (read from the run's cache folder)
-    workload: str = "duckdb"  # app/workload_axis.py; rows_per_second counts its `unit`s
+    workload: str = "duckdb"  # app/kernel/workload_axis.py; rows_per_second counts its `unit`s
     unit: str = "rows"
     library: str = ""  # the workload's library and version, when it is not DuckDB ("sqlite 3.40.1")
 
@@ -122,7 +122,8 @@ def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
 
     import duckdb
 
-    from . import interpreter, query
+    from ..kernel import interpreter
+    from .. import query
 
     began = time.perf_counter()
     con = query.connect(threads)
@@ -143,10 +144,11 @@ def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
 
 
 def _measure_workload(threads: int, workload: str) -> Calibration:
-    """measure() for a workload of app/workloads.py: the same probe on its own handle and first size."""
+    """measure() for a workload of app/measure/workloads.py: the same probe on its own handle and first size."""
     import platform
 
-    from . import interpreter, workloads
+    from ..kernel import interpreter
+    from . import workloads
 
     impl = workloads.get(workload)
     began = time.perf_counter()
@@ -177,7 +179,7 @@ _CACHE: dict[tuple[str, int], Calibration] = {}
 def _cache_file(folder: Path, threads: int, workload: str = "duckdb") -> Path:
     import platform
 
-    from . import interpreter
+    from ..kernel import interpreter
 
     if workload != "duckdb":
         from . import workloads

@@ -1,4 +1,4 @@
-"""Small experiments behind `scripts/lab claims`, run inside a lab venv: `python -m app.experiments NAME JSON`.
+"""Small experiments behind `scripts/lab claims`, run inside a lab venv: `python -m app.experiments.claims NAME JSON`.
 
 Each experiment prints exactly one line `CLAIMS-RESULT {json}` on stdout; the host driver
 (scripts/labctl/claims.py) reads only that line, so whatever else an interpreter prints (the
@@ -7,7 +7,7 @@ free-threaded build's nanobind "leaked instances" at exit, warnings) never reach
 - `gil-import`: is the GIL on before and after importing a module (claim 4)?
 - `thread-stop`: can another thread stop a long C call: an async exception from a timer thread
   versus the library's own interrupt (DuckDB's `con.interrupt()`), on DuckDB or on another
-  workload of app/workloads.py (sqlite3, numpy, the GIL-holding builtin, pyarrow) (claim 5).
+  workload of app/measure/workloads.py (sqlite3, numpy, the GIL-holding builtin, pyarrow) (claim 5).
 - `pickling`: which ways of writing the timed function survive timeout-decorator's process
   fallback under fork, forkserver and spawn (claim 7).
 - `send`: enqueue iterations of a task on one queue and collect the records (Celery claims),
@@ -155,7 +155,7 @@ def _spin(n: int) -> int:
     return sum(range(n))
 
 
-SPIN_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/calibrate.py times the query)
+SPIN_PROBE_SECONDS = 0.08  # one probe call at least this long (as app/measure/calibrate.py times the query)
 SPIN_PROBE_START = 1_000_000
 
 
@@ -165,7 +165,7 @@ def spin_rate() -> dict:
     Like `calibrate.measure` for the query: grow n until one call takes SPIN_PROBE_SECONDS,
     then the median of three calls of that size.
     """
-    from app import calibrate
+    from app.measure import calibrate
 
     began = time.perf_counter()
     n, median = calibrate.probe(_spin, SPIN_PROBE_START, seconds=SPIN_PROBE_SECONDS, max_size=10**11)
@@ -174,10 +174,12 @@ def spin_rate() -> dict:
 
 
 def _workload_stop(params: dict) -> dict:
-    """One workload of app/workloads.py: an async exception from a watchdog thread, then its own interrupt if it has one."""
+    """One workload of app/measure/workloads.py: an async exception from a watchdog thread, then its own interrupt if it has one."""
     import importlib
 
-    from app import calibrate, strategies, workload_axis, workloads
+    from app.measure import calibrate, workloads
+    from app import strategies
+    from app.kernel import workload_axis
 
     name = params["workload"]
     facts = _facts()
@@ -232,10 +234,10 @@ def _workload_stop(params: dict) -> dict:
 def thread_stop(params: dict) -> dict:
     """Watchdog thread vs a long call: async exception and con.interrupt() on DuckDB, or on `workload`.
 
-    `workload` (default duckdb) names a workload of app/workload_axis.py; any other than DuckDB
+    `workload` (default duckdb) names a workload of app/kernel/workload_axis.py; any other than DuckDB
     is measured by `_workload_stop`, sized from its own calibration to `seconds`. DuckDB's sizing,
     on this interpreter: `rows` (an explicit count) or, when it is None (DUCKDB_ROWS=auto), as
-    many rows as the query's measured speed (app/calibrate.py) scans in `seconds`; with
+    many rows as the query's measured speed (app/measure/calibrate.py) scans in `seconds`; with
     `spin_seconds` a GIL-holding builtin runs that long at its own measured rate too (the records
     made before the builtin was a workload of its own). The record states the calibrations, the
     sizes used and the durations expected, so a reader sees whether the premise held: the call
@@ -245,7 +247,8 @@ def thread_stop(params: dict) -> dict:
         return _workload_stop(params)
     import duckdb
 
-    from app import calibrate, query
+    from app.measure import calibrate
+    from app import query
 
     facts = _facts()
     deadline = float(params["deadline"])
@@ -396,7 +399,7 @@ def send(params: dict) -> dict:
     sending is an error (no result line: the job runs again).
     """
     from app.broker import make_celery
-    from app.config import BrokerConfig
+    from app.kernel.config import BrokerConfig
     from producer import run as producer
     from producer.config import ProducerConfig
 
@@ -433,7 +436,7 @@ EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling":
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in EXPERIMENTS:
-        print(f"usage: python -m app.experiments {{{','.join(EXPERIMENTS)}}} JSON", file=sys.stderr)
+        print(f"usage: python -m app.experiments.claims {{{','.join(EXPERIMENTS)}}} JSON", file=sys.stderr)
         return 2
     emit(EXPERIMENTS[argv[0]](json.loads(argv[1])))
     return 0
@@ -441,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run under the module's real name, so the functions a forkserver or spawn child unpickles
-    # are `app.experiments.<name>`, not `__main__.<name>`.
-    from app import experiments
+    # are `app.experiments.claims.<name>`, not `__main__.<name>`.
+    from app.experiments.claims import experiments
 
     raise SystemExit(experiments.main())
