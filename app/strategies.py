@@ -160,8 +160,7 @@ class Connections:
 
     @staticmethod
     def _key(strategy: str, threads: int, workload: str) -> tuple:
-        base = (strategy, threads, threading.get_ident())
-        return base if workload == DEFAULT_WORKLOAD else base + (workload,)
+        return (strategy, threads, threading.get_ident(), workload)
 
     def get(self, strategy: str, threads: int, workload: str = DEFAULT_WORKLOAD):
         key = self._key(strategy, threads, workload)
@@ -180,7 +179,7 @@ class Connections:
         """At exit: close this process's connections before DuckDB's module is torn down."""
         while self._open:
             key, con = self._open.popitem()
-            workloads.get(key[3] if len(key) > 3 else DEFAULT_WORKLOAD).close(con)
+            workloads.get(key[3]).close(con)
 
     def _after_fork(self) -> None:
         self._forked_away.append(self._open)  # kept referenced: no destructor runs in the child
@@ -233,23 +232,12 @@ def _query(con, rows: int, marks: _Marks) -> int:
         marks.work += time.perf_counter() - t
 
 
-def timed_query(rows: int, threads: int = 1) -> tuple[int, float]:
-    """`query.run_query` and how long it took, in the task process. Top-level on purpose:
-    forkserver and spawn pickle the target by reference."""
-    from . import query
-
-    t = time.perf_counter()
-    value = query.run_query(rows, threads)
-    return value, time.perf_counter() - t
-
-
 def _process(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     try:
+        # The article's call. The target is top-level (forkserver and spawn pickle it by reference);
+        # the workload travels by name: for DuckDB, app/query.py's query in a fresh connection.
         limited = timeout_decorator.timeout(_left(start, timeout), use_signals=False)
-        if marks.workload == DEFAULT_WORKLOAD:
-            value, marks.work = limited(timed_query)(rows, threads)
-        else:  # workloads.timed_work is top-level too; the workload travels by name
-            value, marks.work = limited(workloads.timed_work)(marks.workload, rows, threads)
+        value, marks.work = limited(workloads.timed_work)(marks.workload, rows, threads)
         return value
     finally:
         marks.stop()  # the decorator gave up (or got the value): that is all the caller sees
@@ -337,8 +325,7 @@ os.register_at_fork(after_in_child=WATCHDOG._after_fork)
 
 def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     con = marks.connect(threads)
-    target = con if marks.workload == DEFAULT_WORKLOAD else workloads.Interruptible(marks.impl, con)
-    entry = WATCHDOG.arm(start + timeout, target)
+    entry = WATCHDOG.arm(start + timeout, workloads.Interruptible(marks.impl, con))  # DuckDB: con.interrupt()
     try:
         return _query(con, rows, marks)
     finally:
@@ -349,12 +336,7 @@ def _interrupt(rows: int, timeout: float, threads: int, start: float, marks: _Ma
 def _deadline(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     con = marks.connect(threads)
     try:
-        if marks.workload == DEFAULT_WORKLOAD:
-            from . import query
-
-            query.set_deadline(con, start + timeout)
-            return _query(con, rows, marks)
-        marks.impl.arm_deadline(con, start + timeout)  # sqlite3: a progress handler
+        marks.impl.arm_deadline(con, start + timeout)  # DuckDB: SET max_execution_time; sqlite3: a progress handler
         try:
             return _query(con, rows, marks)
         finally:

@@ -31,7 +31,7 @@ from ..kernel import defaults
 
 PROBE_SECONDS = 0.08  # one probe call at least this long: timer and start-up noise < 1 %
 PROBE_REPEATS = 3  # median of this many calls of the final size
-PROBE_START_ROWS = 1_000_000
+PROBE_START_ROWS = 1_000_000  # DuckDB's first size (app/measure/workloads.py Impl.probe_start)
 PROBE_MAX_ROWS = 10**10  # a machine this fast would be 100x ours: stop growing anyway
 
 
@@ -115,36 +115,8 @@ def probe(call, start: int, seconds: float = PROBE_SECONDS, max_size: int = PROB
 
 
 def measure(threads: int = 1, workload: str = "duckdb") -> Calibration:
-    """Time the lab's query (or `workload`'s call) on this interpreter now (well under a second)."""
-    if workload != "duckdb":
-        return _measure_workload(threads, workload)
-    import platform
-
-    import duckdb
-
-    from ..kernel import interpreter
-    from .. import query
-
-    began = time.perf_counter()
-    con = query.connect(threads)
-    try:
-        rows, median = probe(lambda n: query.execute(con, n), PROBE_START_ROWS)
-    finally:
-        con.close()
-    return Calibration(
-        rows_per_second=round(rows / median, 1),
-        probe_rows=rows,
-        probe_seconds=round(median, 6),
-        threads=threads,
-        python=platform.python_version(),
-        build=interpreter.build_flavour(),
-        duckdb=duckdb.__version__,
-        measured_seconds=round(time.perf_counter() - began, 3),
-    )
-
-
-def _measure_workload(threads: int, workload: str) -> Calibration:
-    """measure() for a workload of app/measure/workloads.py: the same probe on its own handle and first size."""
+    """Time the lab's query (or `workload`'s call, app/measure/workloads.py) on this interpreter now
+    (well under a second): the probe on one open handle, from the workload's first size."""
     import platform
 
     from ..kernel import interpreter
@@ -157,7 +129,11 @@ def _measure_workload(threads: int, workload: str) -> Calibration:
         size, median = probe(lambda n: impl.execute(handle, n), impl.probe_start)
     finally:
         impl.close(handle)
-    library = "python" if workload == "builtin" else impl.declared.module.replace("sqlite3", "sqlite")
+    if workload == "duckdb":  # DuckDB's calibration names its version; the others, their library's
+        library = {"duckdb": impl.version()}
+    else:
+        name = "python" if workload == "builtin" else impl.declared.module.replace("sqlite3", "sqlite")
+        library = {"duckdb": "", "workload": workload, "unit": impl.unit, "library": f"{name} {impl.version()}"}
     return Calibration(
         rows_per_second=round(size / median, 1),
         probe_rows=size,
@@ -165,11 +141,8 @@ def _measure_workload(threads: int, workload: str) -> Calibration:
         threads=threads,
         python=platform.python_version(),
         build=interpreter.build_flavour(),
-        duckdb="",
         measured_seconds=round(time.perf_counter() - began, 3),
-        workload=workload,
-        unit=impl.unit,
-        library=f"{library} {impl.version()}",
+        **library,
     )
 
 

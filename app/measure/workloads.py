@@ -45,7 +45,7 @@ class Impl:
     """How one workload is sized, opened, run, stopped and closed (subclasses below)."""
 
     name = ""
-    probe_start = 1_000_000  # calibration's first size
+    probe_start = 1_000_000  # calibration's first size (DuckDB's: calibrate.PROBE_START_ROWS)
     signs: tuple[Sign, ...] = ()  # how its own stops show, beyond the strategy's (axes.Strategy.signs)
 
     @property

@@ -45,6 +45,20 @@ def test_light_modules_import_neither_celery_nor_duckdb():
     assert _python(code) == []
 
 
+def test_kernel_imports_with_the_standard_library_alone():
+    """Every module of app/kernel/ loads in an interpreter that has no site-packages at all (no Celery, DuckDB or psutil)."""
+    names = sorted(f"app.kernel.{p.stem}" for p in (labtest.REPO / "app" / "kernel").glob("*.py") if p.stem != "__init__")
+    assert len(names) >= 11, names  # axes, config, defaults, envparse, interpreter, procfs, results_io, settings, ...
+    code = (f"import importlib, json, sys\nfor m in {names!r}: importlib.import_module(m)\n"
+            "outside = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)\n"
+            "print(json.dumps(sorted(outside - {'__main__', '__mp_main__'})))")
+    # -S: no site-packages on sys.path; -E: no PYTHONPATH; the repository root comes from the cwd ('' for -c)
+    done = subprocess.run([sys.executable, "-S", "-E", "-c", code], cwd=labtest.REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["app"]
+
+
 def test_celery_dash_a_app_finds_the_worker_app():
     """`celery -A app` resolves to the worker's app (app/celery.py), configured from the environment, tasks included."""
     done = _celery("-A", "app", "report", QUEUE="nogil.thread")
