@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 import labtest
-from app.kernel import settings
+from app.kernel import axes, settings
 from labctl import compose_matrix
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -228,6 +228,54 @@ def test_dockerfiles_differ_only_in_the_gil():
     assert conf_a.strip() == "sh /tmp/build-cpython.sh" and conf_b.strip() == "sh /tmp/build-cpython.sh --disable-gil"
     assert (env_a, env_b) == ("ENV PYTHON_GIL=1", "ENV PYTHON_GIL=0")
     assert "Py_GIL_DISABLED" in check_a and check_b == check_a.replace("expected = 0", "expected = 1")
+
+
+def _config(*args: str) -> str:
+    """`docker compose ARGS` in the repo, for `config` (the CLI and its Compose plugin, no engine), from a clean environment."""
+    cli = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+    labtest.need(bool(cli) and cli.returncode == 0, "no docker CLI with the Compose v2 plugin (scripts/install-docker install)",
+                 missing="docker")
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARS}
+    proc = subprocess.run(["docker", "compose", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"`docker compose {' '.join(args)}` exited {proc.returncode}: {proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+ARTICLE_SERVICES = {"rabbitmq", "worker-gil", "worker-gil-clean", "worker-nogil", "experiment"}
+
+
+def test_the_matrix_comes_from_its_own_file_and_plain_up_starts_none_of_it():
+    """docker-compose.yml holds the article's services and includes the generated docker-compose.matrix.yml:
+    without a profile Compose sees the article's five, with one the profile's services as well."""
+    assert set(_config("config", "--services").split()) == ARTICLE_SERVICES
+    assert set(_config("config", "--profiles").split()) == {"producer", "observe", "claims",
+                                                             *(p.name for p in compose_matrix.PROFILES)}
+    assert set(_config("--profile", "observe", "config", "--services").split()) == ARTICLE_SERVICES | {"flower"}
+    assert set(_config("--profile", "claims", "config", "--services").split()) == ARTICLE_SERVICES | {"claims", "claims-nogil"}
+    for profile in compose_matrix.PROFILES:
+        cells = {compose_matrix.service_name(q, profile.prefix) for q in profile.queues()}
+        assert set(_config("--profile", profile.name, "config", "--services").split()) == ARTICLE_SERVICES | cells
+
+
+def test_each_matrix_cell_is_the_article_worker_of_its_build_on_its_own_queue():
+    """A cell resolves to worker-gil / worker-nogil (image, build, healthcheck, init, depends_on, environment)
+    but for its profile, its queue's variables, its pool's command and no fixed hostname."""
+    services = json.loads(_config("--profile", "*", "config", "--format", "json"))["services"]
+    own = {"QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD", "WORKLOAD"}
+    for profile in compose_matrix.PROFILES:
+        for queue in profile.queues():
+            spec = axes.parse_queue(queue)
+            cell, worker = services[compose_matrix.service_name(queue, profile.prefix)], services[f"worker-{spec.build}"]
+            assert cell["profiles"] == [profile.name] and "hostname" not in cell, cell
+            env = cell["environment"]
+            assert (env["QUEUE"], env["WORKER_NAME"], env["TIMEOUT_STRATEGY"], env["WORKLOAD"]) == \
+                (queue, queue, spec.strategy, spec.workload), env
+            assert env["START_METHOD"] == (spec.start_method or worker["environment"]["START_METHOD"]), env
+            assert {k: v for k, v in env.items() if k not in own} == \
+                {k: v for k, v in worker["environment"].items() if k not in own}, queue
+            assert " ".join(axes.POOLS[spec.pool].argv()) in cell["command"][-1], cell["command"]
+            rest = {k: v for k, v in cell.items() if k not in ("profiles", "environment", "command")}
+            assert rest == {k: v for k, v in worker.items() if k not in ("hostname", "environment", "command")}, queue
 
 
 def test_build(lab):
