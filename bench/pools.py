@@ -6,7 +6,7 @@
 
 Host side, standard library only (like scripts/lab): scripts/labctl/runner.py's LocalRun owns the
 broker, the workers and their teardown (by pid); the workers (`celery -A app.experiments.bench_worker`, the
-lab's worker plus the task `bench.payoff`) and the sender (`python -m app.experiments.bench_worker send`)
+lab's worker plus the task `bench.payoff`) and the sender (the producer's, `python -m producer.send batch`)
 run on the lab's 3.14 venvs, the free-threaded one with PYTHON_GIL=0.
 
 Per build, one cell after the other (never two at once: it measures throughput), each a fresh
@@ -54,22 +54,22 @@ import sys
 import time
 from pathlib import Path
 
+if __spec__ is None:  # run as `python bench/pools.py`: become `python -m bench.pools`
+    _launch = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "labctl", "launch.py")
+    os.execv(sys.executable, [sys.executable, _launch, "bench.pools", *sys.argv[1:]])
+
+from app.kernel import axes, procfs, results_io, tables  # standard library only
+from app.kernel.stats import percentile
+from labctl import paths, procs, runner
+from labctl.parsing import Parser
+from labctl.runner import UsageError
+from labctl.venvs import host_venv
+
 REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO / "scripts", REPO):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from labctl import native, paths, procs, runner  # noqa: E402
-from labctl.cli import Parser  # noqa: E402
-from labctl.runner import UsageError  # noqa: E402
-
-from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
-from app.kernel.stats import percentile  # noqa: E402
-
 CORES = os.cpu_count() or 1
 PROG = "bench/pools.py"
-RESULT_PREFIX = "BENCH-RESULT "
 APP_MODULE = "app.experiments.bench_worker"
+TASK = "bench.payoff"  # APP_MODULE's task (TASK_NAME there), sent by `python -m producer.send batch`
 BASELINE = "process"  # the article's strategy, solo pool: every ratio divides by it
 STRATEGIES = ("interrupt", "deadline")  # in-process stops that work in any thread
 POOLS = ("solo", "threads", "prefork", "gevent")
@@ -208,7 +208,7 @@ def interpreters(a, env, say) -> tuple[dict[str, str], list[str]]:
         if python.exists():
             pythons[build] = str(python)
         elif build == "gil":
-            host = native.host_venv(env, say)
+            host = host_venv(env, say)
             pythons[build] = str(host)
             notes.append(f"no gil CPython {version} venv at {python} (scripts/lab setup): this machine's "
                          f"python3 venv {host} stands in for the GIL build")
@@ -306,52 +306,12 @@ def task_list(a, sizes: dict) -> list[dict]:
              "step_rows": sizes["step_rows"]} for i in range(a.tasks)]
 
 
-def _result(log: str) -> dict | None:
-    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
-    for line in reversed(text.splitlines()):
-        at = line.find(RESULT_PREFIX)
-        if at >= 0:
-            return json.loads(line[at + len(RESULT_PREFIX):])
-    return None
-
-
-def _wait_exit(p: procs.Started, timeout: float, watch: procs.Started | None = None) -> int | None:
-    """Wait for `p` (ours) to exit, its exit status; RuntimeError as soon as `watch` (its worker) is gone."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            pid, status = os.waitpid(p.pid, os.WNOHANG)
-        except ChildProcessError:
-            return None
-        if pid:
-            return os.waitstatus_to_exitcode(status)
-        if watch is not None and not procs.alive(watch.pid, watch.started):
-            try:
-                _, status = os.waitpid(watch.pid, os.WNOHANG)
-                how = procs.exit_text(os.waitstatus_to_exitcode(status)) if _ else "exit status unknown"
-            except ChildProcessError:
-                how = "exit status unknown"
-            log = Path(watch.log).read_text(errors="replace") if Path(watch.log).exists() else ""
-            raise RuntimeError(f"{watch.name} died during the batch ({how}); its log ends: "
-                               + " | ".join(procs.tail(log, 3).splitlines()))
-        time.sleep(0.05)
-    raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
-
-
-def helper(run: runner.LocalRun, python: str, name: str, params: dict, env: dict, timeout: float,
+def helper(run: runner.LocalRun, python: str, name: str, argv: list[str], env: dict, timeout: float,
            watch: procs.Started | None = None) -> dict:
-    """`python -m app.experiments.bench_worker NAME JSON` in the run; its result line (`watch`: the worker it talks to)."""
-    p = run.spawn(name, [python, "-m", APP_MODULE, name.split()[0], json.dumps(params)], env,
-                  log=name.replace(" ", "-"))
-    try:
-        code = _wait_exit(p, timeout, watch)
-    finally:
-        run.stop(p, grace=2.0)
-    data = _result(p.log)
-    if data is None:
-        raise RuntimeError(f"{name}: no result ({procs.exit_text(code)}): "
-                           + " | ".join(procs.tail(Path(p.log).read_text(errors='replace'), 4).splitlines()))
-    return data
+    """`python -m <argv>` in the run: the result line it printed (runner.LocalRun.result; `watch`: the worker it
+    talks to)."""
+    p = run.spawn(name, [python, "-m", *argv], env, log=name.replace(" ", "-"))
+    return run.result(p, timeout, watch)
 
 
 def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int | None, sizes: dict,
@@ -376,11 +336,12 @@ def run_cell(run, a, build: str, python: str, pool: str, strategy: str, n: int |
     try:
         run.wait_ready([worker])
         before = snapshot(worker.pid)
-        params = {"queue": queue, "node": f"{spec.worker_name}@{run.hostname}", "tasks": tasks, "warmup": n or 1,
-                  "timeout": a.timeout, "run_id": run.run_id, "wait": wait, "idle_pings": 10,
+        params = {"queue": queue, "task": TASK, "node": f"{spec.worker_name}@{run.hostname}", "tasks": tasks,
+                  "warmup": n or 1, "timeout": a.timeout, "run_id": run.run_id, "wait": wait, "idle_pings": 10,
                   "ping_interval": a.ping_interval, "ping_timeout": 5.0}
         sent = time.monotonic()
-        data = helper(run, python, f"send {name}", params, build_env, wait + 90, watch=worker)
+        data = helper(run, python, f"send {name}", ["producer.send", "batch", json.dumps(params)], build_env,
+                      wait + 90, watch=worker)
         cell["leftovers"] = leftovers(worker.pid, before, a.settle)
         cell["seconds"] = round(time.monotonic() - sent, 2)
         cell.update(summarize(data, a))
@@ -609,7 +570,8 @@ def execute(a, env, say) -> dict:
                          "BENCH_GC": a.gc}  # the step is sized under the GC setting it runs with
             if build == "nogil":
                 build_env["PYTHON_GIL"] = "0"
-            cal = helper(run, python, f"calibrate {build}", {"folder": str(folder)}, build_env, 120)
+            cal = helper(run, python, f"calibrate {build}",
+                         [APP_MODULE, "calibrate", json.dumps({"folder": str(folder)})], build_env, 120)
             sizes = sizes_for(a, cal)
             result["builds"][build] = {"python_path": python, "python": cal["python"], "build": cal["build"],
                                        "gil_enabled": cal["gil_enabled"], "duckdb": cal.get("duckdb"),

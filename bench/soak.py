@@ -32,10 +32,15 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if __spec__ is None:  # run as `python bench/soak.py`: become `python -m bench.soak`
+    _launch = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "labctl", "launch.py")
+    os.execv(sys.executable, [sys.executable, _launch, "bench.soak", *sys.argv[1:]])
 
-from app.kernel import axes, results_io, tables  # noqa: E402  (standard library only)
+from app.kernel import axes, results_io, tables  # standard library only
+
+from . import children
+
+REPO = Path(__file__).resolve().parents[1]
 
 # the default run: the baseline first, then the clean ones; --strategies takes any that runs
 # outside a Celery worker
@@ -157,7 +162,7 @@ def summarise(data: dict, warmup: float = WARMUP) -> dict:
 def run_child(python: str, strategy: str, args: argparse.Namespace, env: dict, quiet: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         out = Path(tmp) / "samples.json"
-        cmd = [python, str(Path(__file__).resolve()), "--child", "--strategy", strategy, "--out", str(out),
+        cmd = [*children.module(python, "soak"), "--child", "--strategy", strategy, "--out", str(out),
                "--iterations", str(args.iterations), "--rows", str(args.rows), "--query-seconds", str(args.query_seconds),
                "--timeout", str(args.timeout),
                "--grace", str(args.grace), "--sigterm", args.sigterm, "--pause", str(args.pause)]
@@ -197,7 +202,6 @@ def table(results: list[dict]) -> str:
 
 def resolve_python(value: str, env: dict) -> tuple[str, dict]:
     if value in ("gil", "nogil"):
-        sys.path.insert(0, str(REPO / "scripts"))
         from labctl import paths
 
         python = paths.venv_dir(paths.DEFAULT_PYTHON_VERSION, value, env) / "bin" / "python"
@@ -251,8 +255,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.child:
         return child(args)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
-    python, env = resolve_python(args.python, env)
+    python, env = resolve_python(args.python, children.env())
     command = "python3 bench/soak.py " + " ".join(argv if argv is not None else sys.argv[1:])
     rows = args.rows or f"calibrated to a {args.query_seconds:g} s query"
     print(f"soak: {args.iterations} iterations per strategy, rows={rows}, timeout={args.timeout}s, "

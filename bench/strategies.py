@@ -39,20 +39,22 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO, REPO / "scripts"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if __spec__ is None:  # run as `python bench/strategies.py`: become `python -m bench.strategies`
+    _launch = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "labctl", "launch.py")
+    os.execv(sys.executable, [sys.executable, _launch, "bench.strategies", *sys.argv[1:]])
 
-from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
-from labctl.cli import drop_values  # noqa: E402
-from app.kernel.settings import CONNECTIONS  # noqa: E402
-from app.kernel.stats import percentile  # noqa: E402
+from app.kernel import axes, procfs, results_io, tables  # standard library only
+from app.kernel.settings import CONNECTIONS
+from app.kernel.stats import percentile
+from labctl.parsing import drop_values
+
+from . import children
+
+REPO = Path(__file__).resolve().parents[1]
 
 # every strategy that runs outside a Celery worker (prefork-time-limit needs Celery's pool)
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
@@ -306,32 +308,10 @@ def _ms(seconds: float | None) -> float | None:
 
 
 def run_child(build: str, python: str, args, argv: list[str]) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    if build == "nogil":
-        env["PYTHON_GIL"] = "0"  # `import duckdb` turns the GIL back on otherwise
-    import tempfile
-
-    fd, child_out = tempfile.mkstemp(prefix=f"bench-{build}-", suffix=".json")
-    os.close(fd)
-    child = subprocess.Popen(
-        [python, str(Path(__file__).resolve()), f"--child={child_out}", *argv], env=env, cwd=REPO,
-        stdout=subprocess.DEVNULL,
-    )
-    sampler_proc = subprocess.Popen(
-        [python, str(Path(__file__).resolve()), "--sampler", str(child.pid)], env=env, cwd=REPO,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        child.wait()
-    finally:
-        seen_out, _ = sampler_proc.communicate(input="")
-    try:
-        if child.returncode:
-            raise SystemExit(f"bench: the {build} child failed (exit {child.returncode})")
-        data = json.loads(Path(child_out).read_text())
-    finally:
-        os.unlink(child_out)
+    # PYTHON_GIL=0 on nogil: `import duckdb` turns the GIL back on otherwise
+    env = children.env({"PYTHON_GIL": "0"} if build == "nogil" else {})
+    data, seen_out = children.measure("bench", build, children.module(python, "strategies", *argv), env,
+                                      children.module(python, "strategies", "--sampler"), env)
     seen = json.loads(seen_out or "{}")
     for v in data["variants"].values():
         at_return = v.pop("at_return_ns")

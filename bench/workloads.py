@@ -38,19 +38,21 @@ import platform
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for _p in (REPO, REPO / "scripts"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+if __spec__ is None:  # run as `python bench/workloads.py`: become `python -m bench.workloads`
+    _launch = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "labctl", "launch.py")
+    os.execv(sys.executable, [sys.executable, _launch, "bench.workloads", *sys.argv[1:]])
 
-from app.kernel import axes, procfs, results_io, tables  # noqa: E402  (standard library only)
-from labctl.cli import drop_values  # noqa: E402
-from app.kernel.stats import percentile  # noqa: E402
-from app.kernel.workload_axis import WORKLOAD_NAMES, WORKLOADS  # noqa: E402
+from app.kernel import axes, procfs, results_io, tables  # standard library only
+from app.kernel.stats import percentile
+from app.kernel.workload_axis import WORKLOAD_NAMES, WORKLOADS
+from labctl.parsing import drop_values
+
+from . import children
+
+REPO = Path(__file__).resolve().parents[1]
 
 STRATEGIES = tuple(s.name for s in axes.STRATEGY_LIST if s.in_plain_process)
 INTERPRETERS = ("host", "gil", "nogil")
@@ -358,16 +360,9 @@ def _newest(paths, pattern: str, preferred_suffix: str):
     return venvs[-1] if venvs else None
 
 
-def child_env(extra: dict) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHON_GIL"}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
 def run_inspect(python: str, workload: str) -> dict:
     """inspect() in a fresh process with PYTHON_GIL unset: what the import does on its own."""
-    done = subprocess.run([python, str(Path(__file__).resolve()), "--inspect", workload], env=child_env({}),
+    done = subprocess.run(children.module(python, "workloads", "--inspect", workload), env=children.env(),
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     if done.returncode:
         return {"workload": workload, "error": (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
@@ -375,28 +370,9 @@ def run_inspect(python: str, workload: str) -> dict:
 
 
 def run_child(name: str, python: str, extra: dict, argv: list[str]) -> dict:
-    env = child_env(extra)
-    fd, child_out = tempfile.mkstemp(prefix=f"workloads-{name}-", suffix=".json")
-    os.close(fd)
-    child = subprocess.Popen([python, str(Path(__file__).resolve()), f"--child={child_out}", f"--label={name}", *argv],
-                             env=env, cwd=REPO, stdout=subprocess.DEVNULL)
-    sampler_proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--sampler", str(child.pid)],
-                                    env=child_env({}), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    text=True)
-    try:
-        child.wait()
-    except BaseException:
-        child.kill()
-        child.wait()
-        raise
-    finally:
-        seen, _ = sampler_proc.communicate(input="")
-    try:
-        if child.returncode:
-            raise SystemExit(f"workloads: the {name} child failed (exit {child.returncode})")
-        data = json.loads(Path(child_out).read_text())
-    finally:
-        os.unlink(child_out)
+    data, seen = children.measure("workloads", name, children.module(python, "workloads", f"--label={name}", *argv),
+                                  children.env(extra), children.module(sys.executable, "workloads", "--sampler"),
+                                  children.env())
     series = json.loads(seen or "[]")
     for w in data["workloads"].values():
         for cell in (w.get("cells") or {}).values():
@@ -673,7 +649,7 @@ def main(argv=None) -> int:
     png = chart(rows, out / "workloads.png")
     for python in [] if png else [d["python_path"] for d in result["interpreters"].values()]:
         # no matplotlib here: a measured interpreter has it (requirements/report.txt)
-        png = subprocess.run([python, str(Path(__file__).resolve()), "--chart", str(out)], env=child_env({}),
+        png = subprocess.run(children.module(python, "workloads", "--chart", str(out)), env=children.env(),
                              cwd=REPO, capture_output=True).returncode == 0
         if png:
             break

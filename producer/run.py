@@ -304,11 +304,11 @@ def run(cfg: ProducerConfig, say=print) -> Collected:
                 say(line)
         return collected
     finally:
-        _drop_reply_queue(celery)
+        drop_reply_queue(celery)
 
 
-def _drop_reply_queue(celery) -> None:
-    """Delete the rpc:// reply queue this producer polled for results.
+def drop_reply_queue(celery) -> None:
+    """Delete the rpc:// reply queue this producer (or producer/send.py) polled for results.
 
     It is auto-delete, but that only fires when a consumer goes away, and it was only polled
     (basic.get): it would stay on the broker, empty, for result_expires (a day) after every run.

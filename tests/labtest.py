@@ -12,11 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO))
+from labctl import paths, procs  # scripts/ is on sys.path: pyproject.toml's pytest `pythonpath`
 
-from labctl import paths, procs  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")

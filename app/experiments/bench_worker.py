@@ -9,23 +9,22 @@ worker's own interpreter (`calibrate` below): the query in rows (app/measure/cal
 step in rows per second of this very step. The task returns its times (time.monotonic(), which
 every process on the host reads alike), so the caller sees which tasks overlapped.
 
-Run inside a lab venv, two helpers print one line `BENCH-RESULT {json}` on stdout:
+Run inside a lab venv, the calibration prints one result line (app/kernel/result_line.py) on stdout:
 
     python -m app.experiments.bench_worker calibrate JSON   # {"folder": ...}: DuckDB's rows/s and the step's rows/s
-    python -m app.experiments.bench_worker send JSON        # warm-up, idle pings, the batch with pings, every record
 
-The lab's own workers never load this module.
+The batch is sent by the producer's sender (`python -m producer.send batch JSON`: warm-up, idle
+pings, the batch with pings, every record). The lab's own workers never load this module.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import os
-import sys
 import threading
 import time
 
+from ..kernel import result_line
 from ..measure import calibrate
 from .. import query, strategies
 from ..celery import app  # noqa: F401  (`celery -A app.experiments.bench_worker` finds the app here)
@@ -36,8 +35,7 @@ from ..worker import CONFIG, POOL, RUNTIME
 if os.environ.get("BENCH_GC", "on") == "off":
     gc.disable()
 
-RESULT_PREFIX = "BENCH-RESULT "
-TASK_NAME = "bench.payoff"
+TASK_NAME = "bench.payoff"  # what bench/pools.py has producer/send.py send
 
 # The Python-side step: result rows turned into Python objects.
 STEP_SQL = "SELECT range AS id, range % 97 AS k, hash(range) % 1000003 AS h FROM range(?)"
@@ -125,109 +123,15 @@ def calibrate_here(params: dict) -> dict:
     return {**RUNTIME, "calibration": calibration.as_dict(), "step": measure_step()}
 
 
-class Pinger(threading.Thread):
-    """Pings one worker node every `interval` seconds until stopped: when each ping went out, how long the reply took."""
-
-    def __init__(self, make_app, node: str, interval: float, timeout: float):
-        super().__init__(name="bench-pinger", daemon=True)
-        self.app, self.node, self.interval, self.timeout = make_app(), node, interval, timeout
-        self.samples: list[dict] = []
-        self._stop_event = threading.Event()
-
-    def ping_once(self) -> dict:
-        sent = time.monotonic()
-        try:
-            replies = self.app.control.ping(destination=[self.node], timeout=self.timeout)
-            error = None
-        except Exception as exc:  # noqa: BLE001 - a broker hiccup is a sample without a reply
-            replies, error = [], f"{type(exc).__name__}: {exc}"[:160]
-        back = time.monotonic()
-        answered = any(self.node in r for r in replies or [])
-        return {"sent": round(sent, 6), "latency": round(back - sent, 6) if answered else None, "error": error}
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            self.samples.append(self.ping_once())
-            self._stop_event.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(self.timeout + 5)
-
-
-def send(params: dict) -> dict:
-    """Warm-up tasks, idle pings, then the batch (with pings meanwhile); every record back.
-
-    params: queue, node (the worker's `<name>@<host>`), tasks ([{"index", "rows", "step_rows"}]),
-    warmup (how many small tasks first), timeout, run_id, wait (seconds for all results),
-    idle_pings, ping_interval, ping_timeout.
-    """
-    from app.broker import make_celery
-    from app.kernel.config import BrokerConfig
-
-    broker = BrokerConfig.from_env(os.environ)
-
-    def make_app():
-        return make_celery(broker, main="gil-timeout-lab-bench")
-
-    client = make_app()
-    queue, timeout, run_id = params["queue"], float(params["timeout"]), params.get("run_id")
-    ping_timeout, interval = float(params.get("ping_timeout", 3.0)), float(params.get("ping_interval", 0.1))
-
-    def submit(batch):
-        return [(t["index"], client.send_task(TASK_NAME, kwargs={"index": t["index"], "rows": t["rows"],
-                                                                 "timeout": timeout, "step_rows": t["step_rows"],
-                                                                 "run_id": run_id}, queue=queue))
-                for t in batch]
-
-    def gather(sent, budget):
-        deadline = time.monotonic() + budget
-        records, errors = [], []
-        for index, result in sent:
-            try:
-                records.append(result.get(timeout=max(0.1, deadline - time.monotonic()), propagate=True))
-            except Exception as exc:  # noqa: BLE001 - recorded: the report counts it
-                errors.append({"index": index, "error": f"{type(exc).__name__}: {exc}"[:200]})
-        return records, errors
-
-    pinger = Pinger(make_app, params["node"], interval, ping_timeout)
-    try:
-        warm = [{"index": -1 - i, "rows": 1000, "step_rows": 1000} for i in range(int(params.get("warmup", 0)))]
-        warm_records, warm_errors = gather(submit(warm), 60.0) if warm else ([], [])
-        idle = [pinger.ping_once() for _ in range(int(params.get("idle_pings", 10)))]
-        pinger.start()
-        sent_at = time.monotonic()
-        records, errors = gather(submit(params["tasks"]), float(params["wait"]))
-        done_at = time.monotonic()
-        pinger.stop()
-    finally:
-        if str(client.conf.result_backend).startswith("rpc://"):  # no empty reply queue left on the broker
-            try:
-                with client.connection_for_write() as conn:
-                    client.backend.binding(conn.default_channel).delete()
-            except Exception:  # noqa: BLE001
-                pass
-    return {"queue": queue, "records": sorted(records, key=lambda r: r["index"]), "errors": errors,
-            "warmup": {"records": len(warm_records), "errors": warm_errors},
-            "sent_at": round(sent_at, 6), "done_at": round(done_at, 6),
-            "pings": {"idle": idle, "load": pinger.samples}}
-
-
-HELPERS = {"calibrate": calibrate_here, "send": send}
+HELPERS = {"calibrate": calibrate_here}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in HELPERS:
-        print(f"usage: python -m app.experiments.bench_worker {{{','.join(HELPERS)}}} JSON", file=sys.stderr)
-        return 2
-    data = HELPERS[argv[0]](json.loads(argv[1]))
-    print(RESULT_PREFIX + json.dumps(data, sort_keys=True), flush=True)
-    return 0
+    return result_line.answer("app.experiments.bench_worker", HELPERS, argv)
 
 
 if __name__ == "__main__":
     # Run under the module's real name, so the task registered is app.experiments.bench_worker's, not __main__'s.
-    from app.experiments.claims import bench_worker
+    from app.experiments import bench_worker
 
     raise SystemExit(bench_worker.main())

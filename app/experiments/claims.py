@@ -1,7 +1,7 @@
 """Small experiments behind `scripts/lab claims`, run inside a lab venv: `python -m app.experiments.claims NAME JSON`.
 
-Each experiment prints exactly one line `CLAIMS-RESULT {json}` on stdout; the host driver
-(scripts/labctl/claims.py) reads only that line, so whatever else an interpreter prints (the
+Each experiment prints exactly one result line on stdout (app/kernel/result_line.py); the host
+driver (scripts/labctl/claims.py) reads only that line, so whatever else an interpreter prints (the
 free-threaded build's nanobind "leaked instances" at exit, warnings) never reaches a verdict.
 
 - `gil-import`: is the GIL on before and after importing a module (claim 4)?
@@ -10,16 +10,14 @@ free-threaded build's nanobind "leaked instances" at exit, warnings) never reach
   workload of app/measure/workloads.py (sqlite3, numpy, the GIL-holding builtin, pyarrow) (claim 5).
 - `pickling`: which ways of writing the timed function survive timeout-decorator's process
   fallback under fork, forkserver and spawn (claim 7).
-- `send`: enqueue iterations of a task on one queue and collect the records (Celery claims),
-  with the producer's own enqueue and collect.
 
-DuckDB and Celery are imported inside the experiments that need them: a forkserver or spawn
-child re-imports this module and should stay cheap.
+The Celery claims' tasks are sent by the producer's sender (`python -m producer.send iterations`).
+DuckDB is imported inside the experiments that need it: a forkserver or spawn child re-imports
+this module and should stay cheap.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -28,11 +26,7 @@ import types
 
 import timeout_decorator  # pure Python, cheap; the decorated example below needs it at import
 
-RESULT_PREFIX = "CLAIMS-RESULT "
-
-
-def emit(data: dict) -> None:
-    print(RESULT_PREFIX + json.dumps(data, sort_keys=True), flush=True)
+from app.kernel import result_line
 
 
 def _gil_enabled() -> bool:
@@ -384,67 +378,16 @@ def pickling(params: dict) -> dict:
     return {**facts, "timeout": PICKLING_TIMEOUT, "work": work, "results": out}
 
 
-# --- Celery: enqueue and collect ------------------------------------------------------------------
-
-
-def send(params: dict) -> dict:
-    """Send `iterations` tasks to `queue` (broker from the environment) and collect every record,
-    with the producer's own enqueue and collect (producer/run.py).
-
-    params: queue, task, iterations, rows (None: DUCKDB_ROWS=auto, the worker sizes the query),
-    query_seconds (None: the worker's auto target), timeout, run_id, time_limits (send Celery's soft/hard time limits with each task) and wait
-    (seconds for all the results); `options`, Celery's options for each task instead of the
-    time_limits choice (`scripts/lab pools`: a soft limit alone, a hard limit alone). A task that failed is recorded as outcome `failed`, one whose
-    result did not come back as `missing`, each in the producer's own record; a broker lost while
-    sending is an error (no result line: the job runs again).
-    """
-    from app.broker import make_celery
-    from app.kernel.config import BrokerConfig
-    from producer import run as producer
-    from producer.config import ProducerConfig
-
-    rows = params.get("rows")
-    cfg = ProducerConfig(
-        iterations=int(params["iterations"]), duckdb_rows=None if rows is None else int(rows),
-        duckdb_timeout=float(params["timeout"]), query_seconds=params.get("query_seconds"), target_queues=(params["queue"],),
-        results_dir="", run_id=params.get("run_id"), result_grace=0.0, settle_seconds=0.0,
-        broker=BrokerConfig.from_env(os.environ),
-    )
-    queue, time_limits = params["queue"], bool(params.get("time_limits"))
-    celery = make_celery(cfg.broker, main="gil-timeout-lab-claims")
-
-    def say(*args, **kwargs):  # the producer's progress lines, in the sender's log
-        print(*args, **kwargs, flush=True)
-
-    try:
-        sent = producer.enqueue(celery, cfg, say, task=params["task"], time_limits=time_limits,
-                                options=params.get("options"))
-        if any(result is None for *_, result in sent):
-            raise RuntimeError("the broker was lost while sending the tasks")
-        collected = producer.collect(cfg, sent, say, budget=float(params["wait"]), failure_outcome="failed")
-    finally:
-        producer._drop_reply_queue(celery)  # as the producer does: no empty reply queue left on the broker
-    records = sorted(collected.records + collected.missing, key=lambda r: r["iteration"])
-    options = params.get("options")
-    limits = producer.task_options(cfg, queue, time_limits) if options is None else options
-    return {"queue": queue, "records": records, "time_limits": limits or None}
-
-
-EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling": pickling, "send": send}
+EXPERIMENTS = {"gil-import": gil_import, "thread-stop": thread_stop, "pickling": pickling}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in EXPERIMENTS:
-        print(f"usage: python -m app.experiments.claims {{{','.join(EXPERIMENTS)}}} JSON", file=sys.stderr)
-        return 2
-    emit(EXPERIMENTS[argv[0]](json.loads(argv[1])))
-    return 0
+    return result_line.answer("app.experiments.claims", EXPERIMENTS, argv)
 
 
 if __name__ == "__main__":
     # Run under the module's real name, so the functions a forkserver or spawn child unpickles
     # are `app.experiments.claims.<name>`, not `__main__.<name>`.
-    from app.experiments.claims import experiments
+    from app.experiments import claims
 
-    raise SystemExit(experiments.main())
+    raise SystemExit(claims.main())

@@ -1,13 +1,15 @@
 """Host-side tooling of the lab: building interpreters, running the lab natively, Docker bootstrap.
 
 Runs on any CPython >= 3.10 with the standard library only, so it works before any venv exists.
-The worker side's standard-library modules (app.kernel.defaults, app.kernel.axes, app.kernel.envparse, app.kernel.procfs)
-are shared with it: the repository root goes on sys.path here, once.
+It shares the worker side's standard-library modules (app/kernel/) and so runs with both scripts/
+and the repository on the path: `python -m labctl`, as scripts/lab starts it (launch.py puts them
+on PYTHONPATH), or in tests, pyproject.toml's pytest `pythonpath`.
+
+- cli.py: `scripts/lab COMMAND`, the dispatcher; __main__.py runs it.
+- the commands: build.py (setup), native.py (run, quick, down), claims.py (with claims_report/,
+  its verdicts and table), pools.py.
+- what they share: parsing.py (arguments), venvs.py (this machine's venvs), runner.py (a run's
+  processes), procs.py (one process), rabbit.py, paths.py, optional.py.
+- launch.py: how the files run by their path become modules; compose_matrix.py, a file run by its
+  path, renders docker-compose.matrix.yml.
 """
-
-import sys
-from pathlib import Path
-
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)

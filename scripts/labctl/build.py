@@ -1,7 +1,7 @@
 """Build the lab's two CPython interpreters (gil and free-threaded "nogil") and a venv on each.
 
-Entry points: `scripts/build-python` (command line) and `scripts/lab setup`, both through
-`main(argv, env)`. Standard library only; runs on any CPython >= 3.10.
+Entry points: `scripts/build-python` (command line: `python -m labctl.build`, scripts/labctl/launch.py)
+and `scripts/lab setup`, both through `main(argv, env)`. Standard library only; runs on any CPython >= 3.10.
 
 Layout (see labctl.paths):
   <cache>/python/<version>-<flavour>/            installed interpreter (+ .lab-build.json, lab-verify.json)
@@ -940,3 +940,7 @@ def _run(version: str, flavours: Sequence[str], jobs: int, force: bool, env: Map
             source.path.unlink(missing_ok=True)
     say(f"all done in {time.monotonic() - start:.0f}s")
     return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,8 +2,9 @@
 
 The host side is stdlib-only. It runs experiments inside the lab venvs as subprocesses:
 `python -m app.experiments.claims ...` for what needs no broker (claims 4, 5, 7), and real Celery
-workers (`celery -A app worker` / `-A app.experiments.claims_worker`) fed by `python -m app.experiments.claims send`
-for the rest, which enqueues and collects with the producer's own functions (producer/run.py).
+workers (`celery -A app worker` / `-A app.experiments.claims_worker`) fed by the producer's sender
+(`python -m producer.send iterations`, the producer's own enqueue and collect) for the rest. Each
+answers with one result line (app/kernel/result_line.py, read by runner.LocalRun.result).
 The broker, the processes' environment, the workers' argv and readiness, the state record and
 the stopping are runner.LocalRun's, the same as `scripts/lab run`'s: every process gets the
 run's LAB_RUN_ID marker plus CLAIMS_JOB=<job>, is stopped by pid when its job ends, and the run
@@ -25,18 +26,18 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from . import claims_report, native, paths, procs, runner
-from .runner import UsageError
-
-sys.path.insert(0, str(paths.REPO))
 from app.kernel import axes, defaults, procfs, results_io, settings
-from app.measure import calibrate  # noqa: E402  (stdlib-only at import; duckdb only to measure)
-from app.kernel.envparse import ConfigError  # noqa: E402
-from app.kernel.workload_axis import WORKLOAD_NAMES  # noqa: E402  (stdlib only)
+from app.kernel.envparse import ConfigError
+from app.kernel.workload_axis import WORKLOAD_NAMES  # stdlib only
+from app.measure import calibrate  # stdlib-only at import; duckdb only to measure
 
-RESULT_PREFIX = "CLAIMS-RESULT "
+from . import claims_report, paths, procs, runner
+from .parsing import Parser
+from .runner import UsageError
+from .venvs import host_venv
+
 CLAIMS = tuple(range(1, 9))
 INTERPRETERS = settings.CLAIMS_INTERPRETERS  # this machine's python3, CPython 3.14 gil, 3.14 free-threaded
 START_METHODS = ("fork", "forkserver")
@@ -117,8 +118,6 @@ the CPython 3.14 gil / free-threaded venvs of `scripts/lab setup` when they exis
 
 def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Validate everything before anything starts: bad input is one line and exit 2."""
-    from .cli import Parser
-
     parser = Parser(prog="scripts/lab claims", error_type=UsageError, help_text=USAGE)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--claims", metavar="N[,N...]|all", expects="all, or a comma-separated list of claim numbers 1 to 8")
@@ -195,7 +194,7 @@ class Plain:
 
 @dataclass(frozen=True)
 class Worker:
-    """A real Celery worker fed `iterations` tasks by `python -m app.experiments.claims send`."""
+    """A real Celery worker fed `iterations` tasks by `python -m producer.send iterations`."""
 
     id: str
     interp: str
@@ -216,86 +215,131 @@ class Worker:
 
 
 def plan(s: Settings, have: Mapping[str, bool]) -> list[Plain | Worker]:
-    """The jobs the selected claims need, on the interpreters this machine has."""
+    """The jobs the selected claims need, on the interpreters this machine has: each job once, in the
+    order the claims first ask for it (JOBS)."""
     jobs: dict[str, Plain | Worker] = {}
-    builds = [i for i in ("host", "gil") if have[i]]  # GIL builds
-    methods = START_METHODS
-
-    def add(job):
-        jobs.setdefault(job.id, job)
-
-    want = set(s.claims)
-    if want & {1, 2, 8}:
-        for interp in builds:
-            for m in methods:
-                if want & {1, 2}:  # claim 2 compares with and without cleanup
-                    add(Worker(f"{interp}-{m}-process", interp, "process", start_method=m))
-                if want & {2, 8}:
-                    add(Worker(f"{interp}-{m}-cleanup", interp, "process+cleanup", start_method=m))
-    if 3 in want and have["nogil"]:
-        for m in methods:
-            add(Worker(f"nogil-{m}-process", "nogil", "process", start_method=m))
-        if not s.quick:
-            add(Worker("nogil-gilon-process", "nogil", "process", gil_off=False))
-        if have["gil"]:  # the GIL build next to it, same start methods
-            for m in methods:
-                add(Worker(f"gil-{m}-process", "gil", "process", start_method=m))
-    if 4 in want:
-        for interp in [i for i in INTERPRETERS if have[i]]:
-            for gil_env in ([None, "0"] if interp == "nogil" else [None]):
-                for module in ("psutil", "duckdb"):
-                    tag = f"{interp}-{module}" + ("-gil0" if gil_env == "0" else "")
-                    env = {"PYTHON_GIL": gil_env} if gil_env else {}
-                    add(Plain(f"gil-import-{tag}", interp, "gil-import", {"modules": ["_decimal", module]}, env))
-    if 5 in want:
-        for interp in [i for i in INTERPRETERS if have[i]]:
-            env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
-            # rows None: sized in that interpreter from its calibration to THREAD_STOP_TIMEOUTS x the deadline
-            add(Plain(f"thread-stop-{interp}", interp, "thread-stop",
-                      {"workload": "duckdb", "rows": s.rows, "seconds": thread_stop_seconds(s.timeout),
-                       "deadline": s.timeout}, env))
-            # every other workload in a job of its own (a failed one costs that cell only), sized by its
-            # own calibration (DUCKDB_ROWS is DuckDB's) to WORKLOAD_STOP_SECONDS
-            for workload in WORKLOAD_NAMES:
-                if workload != "duckdb":
-                    add(Plain(f"thread-stop-{interp}-{workload}", interp, "thread-stop",
-                              {"workload": workload, "rows": None, "seconds": WORKLOAD_STOP_SECONDS,
-                               "deadline": s.timeout}, env))
-    if 6 in want:
-        # the prefork pool next to the solo pool (the claim-1 workers) on the same interpreter
-        pairs = [(i, m) for i in builds for m in methods] if not s.quick else \
-            [(i, m) for i, m in (("host", "fork"), ("gil", "forkserver")) if have[i]]
-        for interp, m in pairs:
-            add(Worker(f"{interp}-{m}-prefork-process", interp, "process", pool="prefork", start_method=m,
-                       iterations=1 if s.quick else 2))
-            add(Worker(f"{interp}-{m}-process", interp, "process", start_method=m))
-    if 7 in want:
-        for interp in [i for i in INTERPRETERS if have[i]]:
-            env = {"PYTHON_GIL": "0"} if interp == "nogil" else {}
-            add(Plain(f"pickling-{interp}", interp, "pickling",
-                      {"start_methods": ["fork", "forkserver"] + ([] if s.quick else ["spawn"]), "timeout": 2.0,
-                       "work": 0.05}, env))
-    if 8 in want:
-        for interp in [i for i in INTERPRETERS if have[i]]:
-            add(Worker(f"{interp}-interrupt", interp, "interrupt"))
-        # --quick: the Celery mitigations on the 3.14 gil build only (else the host's python3)
-        for interp in (builds if not s.quick else [("gil" if have["gil"] else "host")] if builds else []):
-            add(Worker(f"{interp}-prefork-time-limit", interp, "prefork-time-limit", pool="prefork", time_limits=True))
-            add(Worker(f"{interp}-prefork-mtpc1-process", interp, "process", pool="prefork", max_tasks_per_child=1,
-                       iterations=1))
-            for m in (methods if not s.quick else ["fork"]):
-                add(Worker(f"{interp}-{m}-prefork-mtpc1-allowed", interp, "process", pool="prefork",
-                           start_method=m, max_tasks_per_child=1, task="claims.leak_demo_children_allowed",
-                           app_module="app.experiments.claims_worker"))
-            if not s.quick:  # the same without --max-tasks-per-child, to see what recycling changes
-                add(Worker(f"{interp}-fork-prefork-allowed", interp, "process", pool="prefork", start_method="fork",
-                           task="claims.leak_demo_children_allowed", app_module="app.experiments.claims_worker"))
-        if builds:
-            interp = "gil" if "gil" in builds else builds[0]
-            add(Worker(f"{interp}-solo-time-limit", interp, "prefork-time-limit", time_limits=True, iterations=1))
-            add(Worker(f"{interp}-solo-mtpc1-process", interp, "process", max_tasks_per_child=1,
-                       start_method="fork"))
+    for claims, jobs_of in JOBS:
+        if claims & set(s.claims):
+            for job in jobs_of(s, have):
+                jobs.setdefault(job.id, job)
     return list(jobs.values())
+
+
+def _gil_builds(have: Mapping[str, bool]) -> list[str]:
+    return [i for i in ("host", "gil") if have[i]]
+
+
+def _present(have: Mapping[str, bool]) -> list[str]:
+    return [i for i in INTERPRETERS if have[i]]
+
+
+def _gil_off(interp: str) -> dict:
+    """The environment of a plain job: PYTHON_GIL=0 on the free-threaded build, as the lab's nogil workers run."""
+    return {"PYTHON_GIL": "0"} if interp == "nogil" else {}
+
+
+def _leftover_workers(s: Settings, have: Mapping[str, bool]) -> Iterator[Worker]:
+    """Claims 1, 2 and 8: the process strategy (1, 2) and process+cleanup (2 compares them, 8 is a
+    mitigation) on the GIL builds, under each start method."""
+    want = set(s.claims)
+    for interp in _gil_builds(have):
+        for m in START_METHODS:
+            if want & {1, 2}:
+                yield Worker(f"{interp}-{m}-process", interp, "process", start_method=m)
+            if want & {2, 8}:
+                yield Worker(f"{interp}-{m}-cleanup", interp, "process+cleanup", start_method=m)
+
+
+def _free_threaded_workers(s: Settings, have: Mapping[str, bool]) -> Iterator[Worker]:
+    """Claim 3: the process strategy on the free-threaded build, and on the GIL build next to it."""
+    if not have["nogil"]:
+        return
+    for m in START_METHODS:
+        yield Worker(f"nogil-{m}-process", "nogil", "process", start_method=m)
+    if not s.quick:
+        yield Worker("nogil-gilon-process", "nogil", "process", gil_off=False)
+    if have["gil"]:  # the GIL build next to it, same start methods
+        for m in START_METHODS:
+            yield Worker(f"gil-{m}-process", "gil", "process", start_method=m)
+
+
+def _gil_import_jobs(s: Settings, have: Mapping[str, bool]) -> Iterator[Plain]:
+    """Claim 4: the GIL before and after importing psutil or duckdb (on nogil also with PYTHON_GIL=0)."""
+    for interp in _present(have):
+        for gil_env in ([None, "0"] if interp == "nogil" else [None]):
+            for module in ("psutil", "duckdb"):
+                tag = f"{interp}-{module}" + ("-gil0" if gil_env == "0" else "")
+                env = {"PYTHON_GIL": gil_env} if gil_env else {}
+                yield Plain(f"gil-import-{tag}", interp, "gil-import", {"modules": ["_decimal", module]}, env)
+
+
+def _thread_stop_jobs(s: Settings, have: Mapping[str, bool]) -> Iterator[Plain]:
+    """Claim 5: another thread stopping a long C call, on every interpreter and workload."""
+    for interp in _present(have):
+        # rows None: sized in that interpreter from its calibration to THREAD_STOP_TIMEOUTS x the deadline
+        yield Plain(f"thread-stop-{interp}", interp, "thread-stop",
+                    {"workload": "duckdb", "rows": s.rows, "seconds": thread_stop_seconds(s.timeout),
+                     "deadline": s.timeout}, _gil_off(interp))
+        # every other workload in a job of its own (a failed one costs that cell only), sized by its
+        # own calibration (DUCKDB_ROWS is DuckDB's) to WORKLOAD_STOP_SECONDS
+        for workload in WORKLOAD_NAMES:
+            if workload != "duckdb":
+                yield Plain(f"thread-stop-{interp}-{workload}", interp, "thread-stop",
+                            {"workload": workload, "rows": None, "seconds": WORKLOAD_STOP_SECONDS,
+                             "deadline": s.timeout}, _gil_off(interp))
+
+
+def _prefork_workers(s: Settings, have: Mapping[str, bool]) -> Iterator[Worker]:
+    """Claim 6: the prefork pool next to the solo pool (the claim-1 workers) on the same interpreter."""
+    pairs = [(i, m) for i in _gil_builds(have) for m in START_METHODS] if not s.quick else \
+        [(i, m) for i, m in (("host", "fork"), ("gil", "forkserver")) if have[i]]
+    for interp, m in pairs:
+        yield Worker(f"{interp}-{m}-prefork-process", interp, "process", pool="prefork", start_method=m,
+                     iterations=1 if s.quick else 2)
+        yield Worker(f"{interp}-{m}-process", interp, "process", start_method=m)
+
+
+def _pickling_jobs(s: Settings, have: Mapping[str, bool]) -> Iterator[Plain]:
+    """Claim 7: which timed functions survive the process fallback, per start method."""
+    for interp in _present(have):
+        yield Plain(f"pickling-{interp}", interp, "pickling",
+                    {"start_methods": ["fork", "forkserver"] + ([] if s.quick else ["spawn"]), "timeout": 2.0,
+                     "work": 0.05}, _gil_off(interp))
+
+
+def _mitigation_workers(s: Settings, have: Mapping[str, bool]) -> Iterator[Worker]:
+    """Claim 8 (process+cleanup is _leftover_workers'): the interrupt everywhere, Celery's own mitigations."""
+    for interp in _present(have):
+        yield Worker(f"{interp}-interrupt", interp, "interrupt")
+    builds = _gil_builds(have)
+    allowed = {"task": "claims.leak_demo_children_allowed", "app_module": "app.experiments.claims_worker"}
+    # --quick: the Celery mitigations on the 3.14 gil build only (else the host's python3)
+    for interp in (builds if not s.quick else [("gil" if have["gil"] else "host")] if builds else []):
+        yield Worker(f"{interp}-prefork-time-limit", interp, "prefork-time-limit", pool="prefork", time_limits=True)
+        yield Worker(f"{interp}-prefork-mtpc1-process", interp, "process", pool="prefork", max_tasks_per_child=1,
+                     iterations=1)
+        for m in (START_METHODS if not s.quick else ["fork"]):
+            yield Worker(f"{interp}-{m}-prefork-mtpc1-allowed", interp, "process", pool="prefork",
+                         start_method=m, max_tasks_per_child=1, **allowed)
+        if not s.quick:  # the same without --max-tasks-per-child, to see what recycling changes
+            yield Worker(f"{interp}-fork-prefork-allowed", interp, "process", pool="prefork", start_method="fork",
+                         **allowed)
+    if builds:
+        interp = "gil" if "gil" in builds else builds[0]
+        yield Worker(f"{interp}-solo-time-limit", interp, "prefork-time-limit", time_limits=True, iterations=1)
+        yield Worker(f"{interp}-solo-mtpc1-process", interp, "process", max_tasks_per_child=1, start_method="fork")
+
+
+# Which claims need each kind of job, in the order plan() takes them.
+JOBS = (
+    ({1, 2, 8}, _leftover_workers),
+    ({3}, _free_threaded_workers),
+    ({4}, _gil_import_jobs),
+    ({5}, _thread_stop_jobs),
+    ({6}, _prefork_workers),
+    ({7}, _pickling_jobs),
+    ({8}, _mitigation_workers),
+)
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -311,6 +355,7 @@ class Run:
 
     def __init__(self, s: Settings, pythons: dict[str, str], local: runner.LocalRun):
         self.s, self.pythons, self.local = s, pythons, local
+        self.tries: dict[str, int] = {}  # job id -> attempts so far (each job runs in one thread)
 
     def spawn(self, job_id: str, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> procs.Started:
         """A process of job `job_id`: the run's environment plus `env` and the job's marker."""
@@ -324,35 +369,10 @@ class Run:
         return self.local.start_worker(spec, self.pythons[job.interp], {**env, JOB_MARKER: job.id}, name=name)
 
 
-def _wait_exit(p: procs.Started, timeout: float) -> int | None:
-    """Wait for a child we spawned to exit; its exit status if we could still collect it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            pid, status = os.waitpid(p.pid, os.WNOHANG)
-        except ChildProcessError:  # already collected elsewhere (subprocess's own cleanup of Popen objects)
-            return None
-        if pid:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
-
-
 def _suffix(attempt: int) -> str:
     """Log name suffix of a job's attempt: a retry writes its own logs (`worker-<job>-2.log`), so it
     never reads its first attempt's result or " ready." line."""
     return "" if attempt == 1 else f"-{attempt}"
-
-
-def _result(log: str) -> dict | None:
-    """The result line the process printed, found even when it is glued to a line without a newline
-    (the free-threaded build's nanobind leak report at exit)."""
-    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
-    for line in reversed(text.splitlines()):
-        at = line.find(RESULT_PREFIX)
-        if at >= 0:
-            return json.loads(line[at + len(RESULT_PREFIX):])
-    return None
 
 
 def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
@@ -360,14 +380,9 @@ def run_plain(run: Run, job: Plain, attempt: int = 1) -> dict:
     p = run.spawn(job.id, f"exp-{job.id}{_suffix(attempt)}", argv, dict(job.env))
     start = time.monotonic()
     try:
-        code = _wait_exit(p, job.timeout)
-    except TimeoutError as exc:
+        data = run.local.result(p, job.timeout)
+    except (RuntimeError, TimeoutError) as exc:
         return {"error": str(exc)}
-    finally:
-        run.local.stop(p, grace=2.0)
-    data = _result(p.log)
-    if data is None:
-        return {"error": f"no result ({procs.exit_text(code)}): {procs.tail(Path(p.log).read_text(errors='replace'), 5)}"}
     return {"result": data, "seconds": round(time.monotonic() - start, 1)}
 
 
@@ -469,16 +484,8 @@ def run_worker(run: Run, job: Worker, attempt: int = 1) -> dict:
         params = {"queue": job.queue, "task": job.task, "iterations": iterations, "rows": rows,
                   "timeout": s.timeout, "run_id": s.run_id, "time_limits": job.time_limits, "wait": budget}
         sender = run.spawn(job.id, f"send-{job.id}{_suffix(attempt)}",
-                           [python, "-m", "app.experiments.claims", "send", json.dumps(params)])
-        try:
-            code = _wait_exit(sender, budget + 30)
-        finally:
-            run.local.stop(sender, grace=2.0)
-        data = _result(sender.log)
-        if data is None:
-            out["error"] = (f"sender gave no result ({procs.exit_text(code)}): "
-                            f"{procs.tail(Path(sender.log).read_text(errors='replace'), 5)}")
-            return out
+                           [python, "-m", "producer.send", "iterations", json.dumps(params)])
+        data = run.local.result(sender, budget + 30)
         out["time_limits"] = data["time_limits"]  # the Celery time limits the sender sent with each task, or None
         out["records"] = data["records"]
         out["leftovers"] = observe_leftovers(job, data["records"], worker.pid)
@@ -502,7 +509,7 @@ def interpreters(s: Settings, env: Mapping[str, str], say) -> tuple[dict[str, st
             else:
                 missing[name] = f"no {name} interpreter given in CLAIMS_PYTHONS"
         return pythons, missing
-    pythons["host"] = str(native.host_venv(env, say))
+    pythons["host"] = str(host_venv(env, say))
     for build in ("gil", "nogil"):
         python = paths.venv_dir(s.python_version, build, env) / "bin" / "python"
         if python.exists():
@@ -527,50 +534,14 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
             _, broker_desc = local.start_broker()
         say(f"[claims] {len(jobs)} job(s), {s.parallel} at a time: "
             + ", ".join(sorted(pythons)) + (f" (missing: {', '.join(missing)})" if missing else ""))
-
-        tries: dict[str, int] = {}
-
-        def attempt(job):
-            n = tries[job.id] = tries.get(job.id, 0) + 1
-            return run_plain(run, job, n) if isinstance(job, Plain) else run_worker(run, job, n)
-
-        def one(job):
-            t = time.monotonic()
-            data = attempt(job)
-            if data.get("error"):  # once more, and say so: a shared machine can disturb a run
-                say(f"[claims] {job.id}: {data['error'].splitlines()[0][:160]}; running it again")
-                first = data["error"]
-                data = attempt(job)
-                data["first_attempt_error"] = first
-            data["job"] = _spec(job)
-            premise = None if data.get("error") else claims_report.premise_failure(data)
-            if premise:  # the query ended before its deadline: once more, larger
-                bigger = _larger(job, data)
-                say(f"[claims] {job.id}: premise failed: {premise}; running it again with "
-                    f"{PREMISE_RERUN_FACTOR}x the rows")
-                first = {"reason": premise, "sizing": claims_report.job_sizing(data),
-                         "outcomes": [r.get("outcome") for r in data.get("records") or []] or None}
-                data = attempt(bigger)
-                data["job"] = _spec(bigger)
-                data["premise_rerun"] = first
-                if not data.get("error") and (still := claims_report.premise_failure(data)):
-                    data["premise_failed"] = still
-                    say(f"[claims] {job.id}: premise failed again: {still}")
-            data["sizing"] = claims_report.job_sizing(data)
-            status = "error: " + data["error"].splitlines()[0][:120] if data.get("error") else "done"
-            say(f"[claims] {job.id}: {status} ({time.monotonic() - t:.0f}s)"
-                + (f"; {claims_report.describe_sizing(data['sizing'])}" if data.get("sizing") else ""))
-            return job.id, data
-
         # The Celery workers first (the longer jobs), so the pool drains evenly.
         order = sorted(jobs, key=lambda j: 0 if isinstance(j, Worker) else 1)
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=s.parallel)
         try:
-            for job_id, data in pool.map(one, order):
+            for job_id, data in pool.map(lambda job: run_job(run, job, say), order):
                 results[job_id] = data
         finally:  # on Ctrl-C or an error: start nothing more; what runs is stopped on leaving the block
             pool.shutdown(wait=False, cancel_futures=True)
-    versions = _versions(results)
     return {
         "plan": {job.id: _spec(job) for job in jobs},  # what should have run: a missing record shows
         "run_id": s.run_id,
@@ -583,10 +554,47 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
                      "DUCKDB_TIMEOUT": s.timeout, "SETTLE_SECONDS": s.settle, "CLAIMS_PARALLEL": s.parallel,
                      "overrides": s.overrides},
         "broker": broker_desc,
-        "interpreters": {"available": sorted(pythons), "missing": missing, "versions": versions},
+        "interpreters": {"available": sorted(pythons), "missing": missing, "versions": _versions(results)},
         "seconds": round(time.monotonic() - started_at, 1),
         "jobs": results,
     }
+
+
+def run_job(run: Run, job: Plain | Worker, say) -> tuple[str, dict]:
+    """One job of the plan: once more if it failed (a shared machine can disturb a run), and once more
+    with PREMISE_RERUN_FACTOR x the rows if its query ended before its deadline; its id and record."""
+    t = time.monotonic()
+    data = _attempt(run, job)
+    if data.get("error"):  # once more, and say so
+        say(f"[claims] {job.id}: {data['error'].splitlines()[0][:160]}; running it again")
+        first = data["error"]
+        data = _attempt(run, job)
+        data["first_attempt_error"] = first
+    data["job"] = _spec(job)
+    premise = None if data.get("error") else claims_report.premise_failure(data)
+    if premise:  # the query ended before its deadline: once more, larger
+        bigger = _larger(job, data)
+        say(f"[claims] {job.id}: premise failed: {premise}; running it again with "
+            f"{PREMISE_RERUN_FACTOR}x the rows")
+        first = {"reason": premise, "sizing": claims_report.job_sizing(data),
+                 "outcomes": [r.get("outcome") for r in data.get("records") or []] or None}
+        data = _attempt(run, bigger)
+        data["job"] = _spec(bigger)
+        data["premise_rerun"] = first
+        if not data.get("error") and (still := claims_report.premise_failure(data)):
+            data["premise_failed"] = still
+            say(f"[claims] {job.id}: premise failed again: {still}")
+    data["sizing"] = claims_report.job_sizing(data)
+    status = "error: " + data["error"].splitlines()[0][:120] if data.get("error") else "done"
+    say(f"[claims] {job.id}: {status} ({time.monotonic() - t:.0f}s)"
+        + (f"; {claims_report.describe_sizing(data['sizing'])}" if data.get("sizing") else ""))
+    return job.id, data
+
+
+def _attempt(run: Run, job: Plain | Worker) -> dict:
+    """Run `job` once more: attempt n writes logs of its own (_suffix)."""
+    n = run.tries[job.id] = run.tries.get(job.id, 0) + 1
+    return run_plain(run, job, n) if isinstance(job, Plain) else run_worker(run, job, n)
 
 
 def _spec(job: Plain | Worker) -> dict:

@@ -1,34 +1,27 @@
-"""`scripts/lab COMMAND [...]`: one entry point for the lab on this machine.
+"""`scripts/lab COMMAND [...]`: one entry point for the lab on this machine, the dispatcher.
 
-Every command parses its arguments with `Parser` (argparse): `scripts/lab COMMAND --help` (or
-`-h`) prints that command's usage and exits 0; bad input is one line naming what is wrong and
-what is accepted, exit status 2, and nothing is started.
+It names the commands (parsing.COMMANDS) and hands each its arguments: setup to build.py, run,
+quick and down to native.py, claims to claims.py, pools to pools.py, each imported when it runs
+(`scripts/lab setup` on a new machine imports the build alone). Each command parses them with
+parsing.Parser: `scripts/lab COMMAND --help` (or `-h`) prints that command's usage and exits 0;
+bad input is one line naming what is wrong and what is accepted, exit status 2, and nothing is
+started.
 """
 
 from __future__ import annotations
 
-import argparse
-import re
+import os
 import sys
 import textwrap
 from typing import Sequence
 
-# command -> what it does (the top-level usage, and each command's own --help)
-COMMANDS = {
-    "quick": "the gil and gil-clean workers on this machine's python3 (no build), in a minute",
-    "setup": "build CPython 3.14 (gil and free-threaded) and their venvs (scripts/build-python)",
-    "run": "the full lab: broker, gil / gil-clean / nogil workers, producer, summary",
-    "down": "stop anything a crashed run left behind",
-    "claims": "measure the article's claims and write results/<run>/claims.md",
-    "pools": "what each Celery pool does with time limits, signals and processes: results/<run>/pools.md",
-}
-ALL = "all"  # as the value of a list option: every choice
+from app.kernel import settings
+
+from .parsing import COMMANDS
 
 
 def usage() -> str:
     """The top-level usage; the override names and LAB_BROKER's choices come from app/kernel/settings.py, read now."""
-    from app.kernel import settings
-
     commands = "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
     overrides = textwrap.fill(
         "overrides (run, quick): " + ", ".join(settings.names("scripts/lab"))
@@ -38,75 +31,14 @@ def usage() -> str:
             f"{overrides}\n\n`scripts/lab COMMAND --help` shows a command's options.")
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse as every `scripts/lab` command uses it.
+def test_venv() -> int:
+    """`scripts/lab _test-venv` (scripts/test): print the test venv's python, making it once."""
+    from . import paths, venvs
 
-    -h/--help prints the usage (`help_text` if given) and exits 0 (SystemExit). Bad input raises
-    `error_type` with one line that names the option and says what is accepted; the command
-    prints it and exits 2. `add_argument(..., expects="...")` states what an option's value is,
-    for the line an option given without a value gets. Options must be spelled out (no
-    abbreviations: `--strat` is an unknown option, not `--strategies`).
-    """
-
-    def __init__(self, *args, error_type: type[Exception] = ValueError, help_text: str | None = None,
-                 **kwargs):
-        self._expects: dict[str, str] = {}
-        self.error_type, self.help_text = error_type, help_text
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args, expects: str | None = None, **kwargs):
-        action = super().add_argument(*args, **kwargs)
-        if expects:
-            for flag in action.option_strings:
-                self._expects[flag] = expects
-        return action
-
-    def format_help(self) -> str:
-        return self.help_text.rstrip("\n") + "\n" if self.help_text is not None else super().format_help()
-
-    def accepted(self) -> str:
-        """What the command accepts, in a few words: its options, then its positional words."""
-        options, helps, positionals = [], [], []
-        for action in self._actions:
-            if action.help is argparse.SUPPRESS:
-                continue
-            if action.option_strings:
-                (helps if isinstance(action, argparse._HelpAction) else options).append("/".join(action.option_strings))
-            elif action.metavar:
-                positionals.append(f"{action.metavar} words")
-        words = [*options, *helps, *positionals]
-        return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else "".join(words)
-
-    def error(self, message: str):
-        first = message.strip().splitlines()[0] if message.strip() else "bad arguments"
-        unknown = re.match(r"unrecognized arguments: (.*)", first)
-        if unknown:
-            words = unknown.group(1).split()
-            word = next((w for w in words if w.startswith("-")), words[0] if words else "?")
-            raise self.error_type(f"unknown option {word.partition('=')[0]}: expected {self.accepted()}")
-        bare = re.match(r"argument (\S+): expected (?:one|at least one) argument", first)
-        if bare:
-            flag = bare.group(1).split("/")[-1]
-            what = self._expects.get(flag)
-            raise self.error_type(f"{flag} needs a value" + (f": expected {what}" if what else ""))
-        raise self.error_type(first)
-
-
-def drop_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
-    """argv without `--flag value` / `--flag=value` for the given flags (a parent's own options, before it passes the rest to its children: bench/strategies.py, bench/workloads.py)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in flags:
-            skip = True
-            continue
-        if any(arg.startswith(f + "=") for f in flags):
-            continue
-        out.append(arg)
-    return out
+    python = venvs.host_venv(os.environ, say=lambda m: print(m, file=sys.stderr),
+                             requirements=(*paths.VENV_REQUIREMENTS, "test.txt"), purpose="test")
+    print(python)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,15 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import native
 
         return native.main(command, rest)
-    if command == "_test-venv":  # used by scripts/test: print the test venv's python, making it once
-        from . import native, paths
-
-        python = native.host_venv(
-            __import__("os").environ, say=lambda m: print(m, file=sys.stderr),
-            requirements=(*paths.VENV_REQUIREMENTS, "test.txt"), purpose="test",
-        )
-        print(python)
-        return 0
+    if command == "_test-venv":
+        return test_venv()
     if command == "claims":
         from . import claims
 

@@ -17,13 +17,17 @@ its services:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from app.kernel import axes  # noqa: E402
+if __spec__ is None:  # run by its path: become `python -m labctl.compose_matrix` (scripts/labctl/launch.py)
+    launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
+    os.execv(sys.executable, [sys.executable, launcher, "labctl.compose_matrix", *sys.argv[1:]])
+
+from app.kernel import axes  # noqa: E402  (after the re-exec above, which must come first)
 
 MATRIX = Path(__file__).resolve().parents[2] / "docker-compose.matrix.yml"
 REGENERATE = "python3 scripts/labctl/compose_matrix.py --write"

@@ -9,26 +9,24 @@ and the stopping are runner.LocalRun's, shared with `scripts/lab claims`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import optional, paths, procs
-from . import runner
-from .runner import LocalRun, UsageError, WorkerSpec
+from app.kernel import axes, defaults, settings  # stdlib-only modules of the worker side
+from app.kernel.config import WorkerConfig
+from app.kernel.envparse import ConfigError
+from producer.config import ProducerConfig
 
-sys.path.insert(0, str(paths.REPO))
-from app.kernel import axes, defaults, envparse, settings  # noqa: E402  (stdlib-only modules of the worker side)
-from app.kernel.config import WorkerConfig  # noqa: E402
-from app.kernel.envparse import ConfigError  # noqa: E402
-from producer.config import ProducerConfig  # noqa: E402
+from . import parsing, paths, procs, runner
+from .parsing import ALL, COMMANDS, Parser
+from .runner import LocalRun, UsageError, WorkerSpec
+from .venvs import host_venv
 
 BROKERS = settings.LAB_BROKERS
 # What `scripts/lab run|quick VARIABLE=value` accepts: a typo must not run with defaults unnoticed.
@@ -44,10 +42,6 @@ def worker_spec(queue: str) -> WorkerSpec:
 
 def _parser(mode: str):
     """The argparse parser of `scripts/lab run|quick|down`: what their --help prints."""
-    import argparse
-
-    from .cli import ALL, COMMANDS, Parser
-
     if mode == "down":
         p = Parser(prog="scripts/lab down", error_type=UsageError,
                    description=f"{COMMANDS['down']}: the processes recorded by runs whose scripts/lab is gone, "
@@ -75,23 +69,6 @@ def _parser(mode: str):
     return p
 
 
-def _choices(name: str, value: str, choices: Sequence[str]) -> tuple[str, ...]:
-    """`all` (every choice), or a comma-separated list of `choices`, each at most once."""
-    from .cli import ALL
-
-    if value.strip() == ALL:
-        return tuple(choices)
-    expected = f"{ALL}, or a comma-separated list of {', '.join(choices)}"
-    if not value.strip():
-        raise ConfigError(name, value, expected)
-    if ALL in (item.strip() for item in value.split(",")):
-        raise ConfigError(name, value, f"{ALL} alone, or a comma-separated list of {', '.join(choices)}")
-    try:
-        return envparse.choice_list({name: value}, name, (), choices)
-    except ConfigError as exc:
-        raise ConfigError(name, exc.value, f"{ALL}, or {exc.expected}") from None
-
-
 def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
     """`KEY=value` words after the command, e.g. `scripts/lab run ITERATIONS=5`.
 
@@ -108,16 +85,15 @@ def parse_overrides(args: Sequence[str], mode: str = "run") -> dict[str, str]:
         if key not in OVERRIDES:
             raise UsageError(f"{arg!r}: unknown variable {key}, expected one of {', '.join(OVERRIDES)}")
         out[key] = value
-    from .cli import ALL
-
     for flag in ("builds", "pools", "workloads"):
         if getattr(ns, flag) is not None and ns.strategies is None:
             raise UsageError(f"--{flag} goes with --strategies (e.g. --strategies {ALL} --{flag} {getattr(ns, flag)})")
     if ns.strategies is not None:
-        strategies = _choices("STRATEGIES", ns.strategies, axes.STRATEGY_NAMES)
-        builds = _choices("BUILDS", ns.builds, axes.BUILDS) if ns.builds is not None else axes.BUILDS
-        pools = _choices("POOLS", ns.pools, axes.POOL_NAMES) if ns.pools is not None else (None,)
-        workloads = _choices("WORKLOADS", ns.workloads, axes.WORKLOAD_NAMES) if ns.workloads is not None else (None,)
+        strategies = parsing.choices("STRATEGIES", ns.strategies, axes.STRATEGY_NAMES)
+        builds = parsing.choices("BUILDS", ns.builds, axes.BUILDS) if ns.builds is not None else axes.BUILDS
+        pools = parsing.choices("POOLS", ns.pools, axes.POOL_NAMES) if ns.pools is not None else (None,)
+        workloads = (parsing.choices("WORKLOADS", ns.workloads, axes.WORKLOAD_NAMES) if ns.workloads is not None
+                     else (None,))
         out["TARGET_QUEUES"] = ",".join(axes.matrix_queues(builds, strategies, pools, workloads=workloads))
     return out
 
@@ -164,44 +140,6 @@ def make_plan(mode: str, overrides: Mapping[str, str], base_env: Mapping[str, st
 
 
 # --- interpreters ---------------------------------------------------------------------------------
-
-
-def host_venv(env: Mapping[str, str], say=print, requirements: Sequence[str] = paths.VENV_REQUIREMENTS,
-              purpose: str = "host") -> Path:
-    """A venv on this machine's python3 with `requirements` installed, made once and reused.
-
-    The quick run uses the lab's pins; `scripts/test` adds pytest (purpose "test").
-    """
-    tag = f"{purpose}-{platform.python_implementation().lower()}{platform.python_version()}"
-    venv = paths.cache_root(env) / "venv" / f"{tag}-{paths.requirements_key(*requirements)}"
-    python = venv / "bin" / "python"
-    if (venv / ".complete").exists():
-        return python
-    listed = " ".join(f"-r requirements/{name}" for name in requirements)
-    say(f"[lab] creating {venv} (pip install {listed}) ...")
-    start = time.monotonic()
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(venv, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    cmd = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    for name in requirements:
-        cmd += ["-r", str(paths.REQUIREMENTS / name)]
-    if env.get("WHEELHOUSE"):
-        cmd += ["--find-links", env["WHEELHOUSE"]]
-    log = venv / "pip-install.log"
-    with open(log, "wb") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode:
-        out_text = log.read_text(errors="replace")
-        shutil.rmtree(venv, ignore_errors=True)
-        raise RuntimeError(f"pip install failed (exit {done.returncode}):\n{procs.tail(out_text)}")
-    links = ["--find-links", env["WHEELHOUSE"]] if env.get("WHEELHOUSE") else []
-    record = optional.install(python, paths.REQUIREMENTS / paths.OPTIONAL_REQUIREMENTS, log, extra=links)
-    for pin, why in record["missing"].items():
-        say(f"[lab] optional {pin} not installed: {why}")
-    (venv / ".complete").write_text("ok\n")
-    say(f"[lab] venv ready in {time.monotonic() - start:.0f}s")
-    return python
 
 
 def built_python(build: str, env: Mapping[str, str]) -> Path:

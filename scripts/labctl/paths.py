@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from app.kernel import settings  # noqa: E402  (labctl put the repository root on sys.path)
+from app.kernel import settings
 
 PROJECT = "gil-timeout-lab"
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ The pool-capability table of docs/pools.md: for every build x pool, one real Cel
 mechanism (Celery's soft and hard time limits, --max-tasks-per-child, SIGALRM in the task's
 thread, timeout-decorator's process fallback, the interrupt watchdog thread, DuckDB's own
 deadline), each fed the lab's task (`tasks.leak_demo`, a calibrated DuckDB query of
-QUERY_SECONDS under a DUCKDB_TIMEOUT deadline) by `python -m app.experiments.claims send`, the
+QUERY_SECONDS under a DUCKDB_TIMEOUT deadline) by `python -m producer.send iterations`, the
 producer's own enqueue and collect. Each cell is what the run measured: works (with the
 exception the task saw and the overshoot), ignored (the query ran to its end), late (stopped
 only once the C call returned), error (the exception), or not run (and why). Where Celery's
@@ -17,20 +17,20 @@ Results: results/<run>/pools.json (every record and verdict), pools.md (the tabl
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
-import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from . import native, paths, procs, runner
-from .claims import _result, _wait_exit
-from .runner import UsageError
+from app.kernel import axes, results_io, settings, tables  # stdlib-only modules
 
-sys.path.insert(0, str(paths.REPO))
-from app.kernel import axes, results_io, settings, tables  # noqa: E402  (stdlib-only modules)
+from . import parsing, paths, runner
+from .parsing import ALL, COMMANDS, Parser
+from .runner import UsageError
+from .venvs import host_venv
 
 # A short deadline and a query that outlives it by far, so "ignored" (the query ran to its end)
 # and "late" (stopped only when the C call returned) stand apart from "works" on any machine.
@@ -181,7 +181,7 @@ def interpreters(s: Settings, env: Mapping[str, str], say) -> tuple[dict[str, st
         if python.exists():
             pythons[build] = str(python)
         elif build == "gil":
-            pythons[build] = str(native.host_venv(env, say))
+            pythons[build] = str(host_venv(env, say))
             missing[build] = f"no CPython {s.python_version} gil build (scripts/lab setup): this machine's python3 stands in"
         else:
             missing[build] = f"no CPython {s.python_version} {build} build (scripts/lab setup): not run"
@@ -219,18 +219,11 @@ def run_batch(local: runner.LocalRun, s: Settings, python: str, build: str, pool
             params = {"queue": spec.queue, "task": "tasks.leak_demo", "iterations": m.tasks, "rows": None,
                       "timeout": s.timeout, "query_seconds": s.query_seconds, "run_id": s.run_id,
                       "options": _options(m, s.timeout), "wait": wait}
-            import json
-
-            sender = local.spawn(f"send {spec.queue}", [python, "-m", "app.experiments.claims", "send", json.dumps(params)])
+            sender = local.spawn(f"send {spec.queue}", [python, "-m", "producer.send", "iterations", json.dumps(params)])
             try:
-                _wait_exit(sender, wait + 30)
-            finally:
-                local.stop(sender, grace=2.0)
-            data = _result(sender.log)
-            if data is None:
-                return [{"outcome": "error", "exception_type": "sender",
-                         "exception_message": procs.tail(Path(sender.log).read_text(errors="replace"), 3)}]
-            return data["records"]
+                return local.result(sender, wait + 30)["records"]
+            except RuntimeError as exc:  # no result line
+                return [{"outcome": "error", "exception_type": "sender", "exception_message": str(exc)}]
 
         with concurrent.futures.ThreadPoolExecutor(len(mechanisms)) as ex:
             futures = {m.name: ex.submit(send, m) for m in mechanisms}
@@ -314,8 +307,6 @@ def markdown(data: dict) -> str:
 
 
 def _parser():
-    from .cli import ALL, COMMANDS, Parser
-
     p = Parser(prog="scripts/lab pools", error_type=UsageError,
                description=f"{COMMANDS['pools']}. One worker per build x pool x mechanism, docs/pools.md.")
     lists = {"builds": axes.BUILDS, "pools": axes.POOL_NAMES, "mechanisms": MECHANISM_NAMES}
@@ -331,7 +322,7 @@ def _parser():
 
 def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
     ns = _parser().parse_intermixed_args(list(args))
-    picked = {flag: native._choices(flag.upper(), getattr(ns, flag), choices) if getattr(ns, flag) is not None
+    picked = {flag: parsing.choices(flag.upper(), getattr(ns, flag), choices) if getattr(ns, flag) is not None
               else tuple(choices)
               for flag, choices in (("builds", axes.BUILDS), ("pools", axes.POOL_NAMES),
                                     ("mechanisms", MECHANISM_NAMES))}

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from app.kernel import procfs, results_io  # the repository root is on sys.path: labctl/__init__.py
+from app.kernel import procfs, results_io
 
 MARKER = "LAB_RUN_ID"
 
@@ -109,6 +109,10 @@ class Started:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def output(self) -> str:
+        """What the process wrote to its log so far ("" before it wrote anything)."""
+        return Path(self.log).read_text(errors="replace") if Path(self.log).exists() else ""
+
 
 def spawn(name: str, argv: list[str], env: Mapping[str, str], log: Path, cwd: Path | None = None) -> Started:
     """Start `argv` in a session of its own (so its whole tree can be signalled), output to `log`."""
@@ -126,7 +130,7 @@ def wait_for_line(started: Started, needles: Iterable[str], timeout: float, poll
     needles = tuple(needles)
     deadline = time.monotonic() + timeout
     while True:
-        text = Path(started.log).read_text(errors="replace") if Path(started.log).exists() else ""
+        text = started.output()
         for needle in needles:
             if needle in text:
                 return needle
@@ -136,6 +140,30 @@ def wait_for_line(started: Started, needles: Iterable[str], timeout: float, poll
         if time.monotonic() > deadline:
             raise RuntimeError(f"{started.name} not ready after {timeout:.0f}s:\n{tail(text)}")
         time.sleep(poll)
+
+
+def wait_exit(p: Started, timeout: float, watch: Started | None = None) -> int | None:
+    """Wait for `p`, a child of this process, to exit: its exit status, or None if it was collected
+    elsewhere (subprocess's own cleanup of Popen objects). TimeoutError after `timeout` seconds; with
+    `watch` (the worker `p` talks to), RuntimeError as soon as that is gone, with how it ended and its log's end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, status = os.waitpid(p.pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if pid:
+            return os.waitstatus_to_exitcode(status)
+        if watch is not None and not alive(watch.pid, watch.started):
+            try:
+                pid, status = os.waitpid(watch.pid, os.WNOHANG)
+                how = exit_text(os.waitstatus_to_exitcode(status)) if pid else "exit status unknown"
+            except ChildProcessError:
+                how = "exit status unknown"
+            raise RuntimeError(f"{watch.name} died before {p.name} was done ({how}); its log ends: "
+                               + " | ".join(tail(watch.output(), 3).splitlines()))
+        time.sleep(0.05)
+    raise TimeoutError(f"{p.name} still running after {timeout:.0f}s")
 
 
 def tail(text: str, lines: int = 15) -> str:

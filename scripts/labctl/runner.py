@@ -8,7 +8,8 @@
 - the base environment of every process (`run.env`): the caller's, without what would change how
   an interpreter runs, plus the run's marker (procs.MARKER), PYTHONPATH and the broker's URL;
 - Celery workers from WorkerSpecs, all with the same argv (the pool from app/kernel/axes.py POOLS), and
-  their readiness (`run.wait_ready`); any other process of the run (`run.spawn`);
+  their readiness (`run.wait_ready`); any other process of the run (`run.spawn`), and the answer
+  of a helper that prints one result line (`run.result`: experiments, senders, calibrations);
 - the state record (cache/run/<run>.json): every pid it started and its owner, this process, so
   `scripts/lab down` leaves the run alone while it is alive and stops what it recorded after a crash.
 
@@ -34,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from app.kernel import axes, defaults, result_line
+
 from . import optional, paths, procs, rabbit
-from app.kernel import axes, defaults  # stdlib-only; labctl put the repository root on sys.path
 
 READY_SECONDS = 90.0  # a worker must say " ready." within this
 READY_LINE = " ready."  # Celery's `celery@host ready.` once it consumes
@@ -241,6 +243,23 @@ class LocalRun:
         with self._lock:
             self._stopped.add((p.pid, p.started))
         return how
+
+    def result(self, p: procs.Started, timeout: float, watch: procs.Started | None = None) -> dict:
+        """The result line helper `p` printed (app/kernel/result_line.py), once it exited.
+
+        procs.wait_exit: TimeoutError after `timeout`; RuntimeError as soon as `watch` (the worker `p`
+        talks to) is gone. Whatever is left of `p`'s group is stopped however the wait ends. RuntimeError
+        naming its exit and its log's last lines when it printed no result."""
+        try:
+            code = procs.wait_exit(p, timeout, watch)
+        finally:
+            self.stop(p, grace=2.0)
+        output = p.output()
+        try:
+            return result_line.read(output)
+        except result_line.Missing:
+            raise RuntimeError(f"{p.name} gave no result ({procs.exit_text(code)}): "
+                               + " | ".join(procs.tail(output, 5).splitlines())) from None
 
     def close(self) -> list[int]:
         """Stop what the run started and did not stop yet, workers first and the broker last, then

@@ -13,11 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from labctl import build, paths  # noqa: F401 (build: re-exported to the build tests)
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build-python"
-sys.path.insert(0, str(REPO / "scripts"))
-
-from labctl import build, paths  # noqa: E402, F401 (build: re-exported to the build tests)
 
 VERSION = paths.DEFAULT_PYTHON_VERSION
 

@@ -56,7 +56,7 @@ class ClaimsRun:
         for interp in interps:
             why = self.data["interpreters"]["missing"].get(interp)
             if interp == "host":
-                # the lab makes the host venv itself (native.host_venv): never a reason to skip
+                # the lab makes the host venv itself (venvs.host_venv): never a reason to skip
                 if not self.has("host"):
                     pytest.fail(f"no host interpreter, which the claims run makes itself: {why}")
                 continue

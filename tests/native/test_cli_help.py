@@ -14,9 +14,9 @@ import pytest
 import labtest
 from app.kernel import axes
 from app.kernel.envparse import ConfigError
-from labctl import build, claims, cli, native
+from labctl import build, claims, cli, native, parsing
 
-COMMANDS = list(cli.COMMANDS)
+COMMANDS = list(parsing.COMMANDS)
 EVERY_QUEUE = [axes.strategy_queue(b, s) for b in axes.BUILDS for s in axes.STRATEGY_NAMES]
 
 
@@ -64,7 +64,7 @@ def test_run_and_quick_help_list_every_override_strategy_and_build(capsys, mode)
     out = capsys.readouterr().out
     missing = [n for n in (*native.OVERRIDES, *axes.STRATEGY_NAMES, *axes.BUILDS, *axes.POOL_NAMES,
                            *axes.WORKLOAD_NAMES, "--strategies", "--builds", "--pools", "--workloads",
-                           "VARIABLE=value", cli.ALL) if n not in out]
+                           "VARIABLE=value", parsing.ALL) if n not in out]
     assert missing == [], f"not in scripts/lab {mode} --help: {missing}"
 
 

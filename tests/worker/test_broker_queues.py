@@ -18,7 +18,7 @@ import labtest
 from app.kernel import axes, defaults
 from app.broker import FILESYSTEM_TRANSPORT, exchange_file_stem, make_celery
 from app.kernel.config import BrokerConfig
-from producer.run import _drop_reply_queue
+from producer.run import drop_reply_queue
 
 BROKERS = (pytest.param("rabbitmq", marks=pytest.mark.rabbitmq), "filesystem", "memory")
 
@@ -60,7 +60,7 @@ def lab_apps(broker: BrokerConfig, queue: str):
         for declared in consumer.queues:
             declared.bind(conn.default_channel).delete()
             declared.exchange.bind(conn.default_channel).delete()
-        _drop_reply_queue(producer)
+        drop_reply_queue(producer)
         conn.close()
         producer.close()
         worker.close()
