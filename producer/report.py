@@ -229,7 +229,6 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.lines import Line2D
     except ImportError:
         return "matplotlib is not installed (pip install -r requirements/report.txt)"
 
@@ -238,12 +237,7 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     if not shown:
         return "no records"
     labels = {q: _label(q, by_queue[q]) for q in shown}
-    # colour = strategy (and start method), the same for both builds; marker / hatch = build
-    kinds = {q: labels[q].rsplit(" (", 1)[0] for q in shown}
-    builds = {q: labels[q].rsplit(" (", 1)[1].rstrip(")") for q in shown}
-    cmap = plt.get_cmap("tab10")
-    kind_color = {k: cmap(i % cmap.N) for i, k in enumerate(dict.fromkeys(kinds.values()))}
-    colors = {q: kind_color[kinds[q]] for q in shown}
+    kind_color, colors, builds = _styles(plt, shown, labels)
     markers = {q: "^" if builds[q] == "nogil" else "o" for q in shown}
 
     height = max(13.5, 9.5 + 0.32 * len(shown))
@@ -253,7 +247,31 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     ax_over, ax_cpu = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
     ax_time = fig.add_subplot(grid[2, :])
 
-    # top: the process tree per iteration
+    _tree_panels(ax_children, ax_zombies, shown, by_queue, colors, markers)
+    _cost_panels(ax_over, ax_cpu, shown, by_queue, colors, labels, builds)
+    _timeline_panel(ax_time, shown, by_queue, colors, labels, builds)
+    _legend(ax_zombies, kind_color, builds)
+    fig.suptitle(_title(records), fontsize=13)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_atomic(path, image.getvalue())
+    return None
+
+
+def _styles(plt, shown: list[str], labels: dict) -> tuple[dict, dict, dict]:
+    """Colour = strategy (and start method), the same for both builds; marker / hatch = build.
+    Returns the colour of each kind, the colour of each queue and the build of each queue."""
+    kinds = {q: labels[q].rsplit(" (", 1)[0] for q in shown}
+    builds = {q: labels[q].rsplit(" (", 1)[1].rstrip(")") for q in shown}
+    cmap = plt.get_cmap("tab10")
+    kind_color = {k: cmap(i % cmap.N) for i, k in enumerate(dict.fromkeys(kinds.values()))}
+    colors = {q: kind_color[kinds[q]] for q in shown}
+    return kind_color, colors, builds
+
+
+def _tree_panels(ax_children, ax_zombies, shown: list[str], by_queue: dict, colors: dict, markers: dict) -> None:
+    """Top: the process tree per iteration, right after the call (solid) and settled (dashed)."""
     for queue in shown:
         recs = _measured(by_queue[queue])
         if not recs:
@@ -273,20 +291,30 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         low, high = ax.get_ylim()
         ax.set_ylim(-0.3, max(high, 1.5))
 
-    # bottom: what a timeout costs, one bar per queue
-    ys = list(range(len(shown)))[::-1]
-    over_p50, over_max, cpu, busy, cpu_end, running_end = [], [], [], [], [], []
+
+def _costs(shown: list[str], by_queue: dict) -> dict[str, list]:
+    """What a timeout costs, per queue in `shown`'s order: overshoot p50 and max (ms), CPU in the settle window,
+    iterations still busy at its end, CPU to the end of the run (None: not followed), processes running then."""
+    out: dict[str, list] = {k: [] for k in ("over_p50", "over_max", "cpu", "busy", "cpu_end", "running_end")}
     for queue in shown:
         timed = [r for r in _measured(by_queue[queue]) if r.get("outcome") == "timeout"]
         values = [r["overshoot"] * 1000 for r in timed if r.get("overshoot") is not None]
-        over_p50.append(statistics.median(values) if values else 0.0)
-        over_max.append(max(values) if values else 0.0)
+        out["over_p50"].append(statistics.median(values) if values else 0.0)
+        out["over_max"].append(max(values) if values else 0.0)
         measured = _measured(by_queue[queue])
-        cpu.append(statistics.mean([r.get("cpu_after_deadline") or 0.0 for r in measured]) if measured else 0.0)
-        busy.append(sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end")))
+        out["cpu"].append(statistics.mean([r.get("cpu_after_deadline") or 0.0 for r in measured]) if measured else 0.0)
+        out["busy"].append(sum(1 for r in timed if (r.get("quiet") or {}).get("busy_at_end")))
         ends = [r["cpu_to_end"] for r in measured if r.get("cpu_to_end") is not None]
-        cpu_end.append(statistics.mean(ends) if ends else None)
-        running_end.append(summary.to_the_end(measured)[1])
+        out["cpu_end"].append(statistics.mean(ends) if ends else None)
+        out["running_end"].append(summary.to_the_end(measured)[1])
+    return out
+
+
+def _cost_panels(ax_over, ax_cpu, shown: list[str], by_queue: dict, colors: dict, labels: dict, builds: dict) -> None:
+    """Bottom: what a timeout costs, one bar per queue: the overshoot, and the CPU burned after the deadline."""
+    c = _costs(shown, by_queue)
+    over_p50, over_max, cpu = c["over_p50"], c["over_max"], c["cpu"]
+    ys = list(range(len(shown)))[::-1]
     bar_colors = [colors[q] for q in shown]
     hatches = ["//" if builds[q] == "nogil" else None for q in shown]
     ax_over.barh(ys, over_p50, color=bar_colors, alpha=0.85, hatch=hatches, edgecolor="white")
@@ -295,7 +323,7 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
                 xlabel="milliseconds (linear to 10 ms, logarithmic above)")
     ax_over.set_xscale("symlog", linthresh=10)
     # each queue: the settle window's share (upper, pale) and to the end of the run (lower, full)
-    ends = [0.0 if e is None else e for e in cpu_end]
+    ends = [0.0 if e is None else e for e in c["cpu_end"]]
     ax_cpu.barh([y + 0.2 for y in ys], cpu, height=0.38, color=bar_colors, alpha=0.4, hatch=hatches,
                 edgecolor="white")
     ax_cpu.barh([y - 0.2 for y in ys], ends, height=0.38, color=bar_colors, alpha=0.9, hatch=hatches,
@@ -303,10 +331,10 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
     ax_cpu.set(title="CPU burned after the deadline, per iteration: in the settle window (pale) and to the end (full)",
                xlabel="CPU seconds per iteration")
     top_over, top_cpu = max(over_max + [1.0]), max(cpu + ends + [0.01])
-    for y, p50, mx, c, b, e, n in zip(ys, over_p50, over_max, cpu, busy, cpu_end, running_end):
+    for y, p50, mx, cw, b, e, n in zip(ys, over_p50, over_max, cpu, c["busy"], c["cpu_end"], c["running_end"]):
         ax_over.text(max(p50, mx, 0) * 1.15 + 1, y, f"{p50:.0f} ms (max {mx:.0f})", va="center", fontsize=8)
-        note = f"{c:.3f} s in the window" + (f", still busy after {b} iteration(s)" if b else "")
-        ax_cpu.text(c + top_cpu * 0.02, y + 0.2, note, va="center", fontsize=7)
+        note = f"{cw:.3f} s in the window" + (f", still busy after {b} iteration(s)" if b else "")
+        ax_cpu.text(cw + top_cpu * 0.02, y + 0.2, note, va="center", fontsize=7)
         end_note = ("not followed" if e is None else f"{e:.3f} s to the end"
                     + (f", {n} still running at the end" if n else ""))
         ax_cpu.text((e or 0.0) + top_cpu * 0.02, y - 0.2, end_note, va="center", fontsize=7)
@@ -317,7 +345,10 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         ax.grid(alpha=0.3, axis="x")
         ax.axvline(0, color="grey", lw=0.8)
 
-    _timeline_panel(ax_time, shown, by_queue, colors, labels, builds)
+
+def _legend(ax, kind_color: dict, builds: dict) -> None:
+    """The legend of the top panels, right of `ax`: a colour per kind, a marker per build, the line styles."""
+    from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=c, lw=4, label=k) for k, c in kind_color.items()]
     handles += [Line2D([], [], color="grey", marker=m, ls="none", label=f"{b} build" + (" (bars hatched)" if b == "nogil" else ""))
@@ -326,16 +357,14 @@ def chart(records: list[dict], queues: list[str], path: Path) -> str | None:
         Line2D([], [], color="black", lw=1.6, label="right after the call"),
         Line2D([], [], color="black", ls="--", lw=1.0, label="settled (SETTLE_SECONDS later)"),
     ]
-    ax_zombies.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+
+
+def _title(records: list[dict]) -> str:
     run_id = next((r.get("run_id") for r in records if r.get("run_id")), "")
     first = next((r for r in records if "calibration" in r), None)
-    fig.suptitle(f"Lab run {run_id}: a DuckDB query of {first['expected_seconds']:.1f} s ({first['rows']:,} rows) "
-                 f"timed out after {first['timeout']:g} s" if first else f"Lab run {run_id}", fontsize=13)
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_atomic(path, image.getvalue())
-    return None
+    return (f"Lab run {run_id}: a DuckDB query of {first['expected_seconds']:.1f} s ({first['rows']:,} rows) "
+            f"timed out after {first['timeout']:g} s" if first else f"Lab run {run_id}")
 
 
 def _timeline_panel(ax, shown: list[str], by_queue: dict, colors: dict, labels: dict, builds: dict) -> None:

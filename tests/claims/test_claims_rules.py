@@ -1,4 +1,4 @@
-"""Every verdict rule of scripts/labctl/claims_report.py, on recorded claims.json files.
+"""Every verdict rule of scripts/labctl/claims_report/, on recorded claims.json files.
 
 Pure rule evaluation: no 3.14 builds, RabbitMQ or Docker. The inputs in tests/claims/data/ are
 real `scripts/lab claims` runs on this machine, trimmed by data/trim.py (data/README.md says

@@ -1,6 +1,6 @@
 """Make a recorded claims.json small enough to keep as a test input: `python trim.py SRC DEST`.
 
-Keeps everything the verdict rules (scripts/labctl/claims_report.py) read: the plan, settings,
+Keeps everything the verdict rules (scripts/labctl/claims_report/) read: the plan, settings,
 interpreters, every job's spec, error, result, sizing, premise re-run and leftover counts, and of
 each Celery record the outcome, exception, timings, sizing and the two process snapshots (each
 process reduced to pid, role and status). Drops what they do not read: the baseline snapshot,
