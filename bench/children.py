@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
+from app.kernel import results_io
 from labctl import launch
 
 REPO = launch.REPO
@@ -58,3 +59,21 @@ def measure(prog: str, label: str, child: list[str], child_env: dict[str, str], 
         return json.loads(Path(out).read_text()), seen
     finally:
         os.unlink(out)
+
+
+def check_ranges(parser, checks) -> None:
+    """One `parser.error` line (exit 2) for the first (flags, value, lo, hi, unit) out of its range."""
+    for flags, value, lo, hi, unit in checks:
+        if not lo <= value <= hi:
+            parser.error(f"{flags}: from {lo:g} to {hi:g}{unit}")
+
+
+def helper_mode(args, sampler, child) -> int | None:
+    """Run as one's own helper, `--sampler PID` or `--child FILE`, and give the exit status (None: neither)."""
+    if args.sampler:
+        return sampler(args.sampler)
+    if args.child:
+        # a file, not stdout: Celery's SIGTERM handler prints to stdout in every timed-out task process
+        results_io.write_json(args.child, child(args).main(), indent=None)
+        return 0
+    return None

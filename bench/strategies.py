@@ -457,22 +457,18 @@ def parse_args(argv):
     args.connection = [c for c in args.connection.split(",") if c]
     if not args.connection or any(c not in CONNECTIONS for c in args.connection) or len(set(args.connection)) < len(args.connection):
         p.error(f"--connection: a comma-separated list of {', '.join(CONNECTIONS)}, each at most once")
-    if not 1 <= args.timeouts <= 100_000 or not 1 <= args.ok_calls <= 100_000:
-        p.error("--timeouts and --ok-calls: from 1 to 100000")
-    if not 0.001 <= args.timeout <= 60:
-        p.error("--timeout: from 0.001 to 60 seconds")
+    children.check_ranges(p, [("--timeouts and --ok-calls", min(args.timeouts, args.ok_calls), 1, 100_000, ""),
+                              ("--timeouts and --ok-calls", max(args.timeouts, args.ok_calls), 1, 100_000, ""),
+                              ("--timeout", args.timeout, 0.001, 60, " seconds")])
     return args
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.sampler:
-        return sampler(args.sampler, 0.01)
-    if args.child:
-        # a file, not stdout: Celery's SIGTERM handler prints to stdout in every timed-out task process
-        results_io.write_json(args.child, Child(args).main(), indent=None)
-        return 0
+    helped = children.helper_mode(args, lambda pid: sampler(pid, 0.01), Child)
+    if helped is not None:
+        return helped
 
     import sysconfig
 

@@ -590,20 +590,17 @@ def parse_args(argv):
     for item in args.python:
         if item.partition("=")[0] not in INTERPRETERS or "=" not in item:
             p.error(f"--python {item!r}: expected host=PATH, gil=PATH or nogil=PATH")
-    if not 1 <= args.calls <= 10_000:
-        p.error("--calls: from 1 to 10000")
-    if not 0.01 <= args.timeout <= 60:
-        p.error("--timeout: from 0.01 to 60 seconds")
-    if not 2 <= args.query_factor <= 1000:
-        p.error("--query-factor: from 2 to 1000")
+    children.check_ranges(p, [("--calls", args.calls, 1, 10_000, ""), ("--timeout", args.timeout, 0.01, 60, " seconds"),
+                              ("--query-factor", args.query_factor, 2, 1000, "")])
     return args
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    if args.sampler:
-        return sampler(args.sampler)
+    helped = children.helper_mode(args, sampler, Child)
+    if helped is not None:
+        return helped
     if args.inspect:
         print(json.dumps(inspect(args.inspect)))
         return 0
@@ -611,10 +608,6 @@ def main(argv=None) -> int:
         folder = Path(args.chart)
         rows = json.loads((folder / "workloads.json").read_text())["matrix"]
         return 0 if chart(rows, folder / "workloads.png") else 1
-    if args.child:
-        # a file, not stdout: Celery's SIGTERM handler prints to stdout in timed-out task processes
-        results_io.write_json(args.child, Child(args).main(), indent=None)
-        return 0
     child_argv = drop_values(argv, ("--python", "--out", "--interpreters"))
     out = Path(args.out) if args.out else REPO / "results" / time.strftime("workloads-%Y%m%d-%H%M%S")
     result = {"command": " ".join(["python bench/workloads.py", *argv]),
