@@ -410,7 +410,7 @@ if __name__ == "__main__":  # python3 -m app.kernel.settings [--write]: print th
     from pathlib import Path
 
     if sys.argv[1:] == ["--write"]:
-        readme = Path(__file__).resolve().parents[1] / "README.md"
+        readme = Path(__file__).resolve().parents[2] / "README.md"
         text = readme.read_text()
         readme.write_text(text.replace(BEGIN + readme_block(text), BEGIN + markdown(), 1))
     else:
