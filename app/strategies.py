@@ -353,6 +353,116 @@ def _plain(rows: int, timeout: float, threads: int, start: float, marks: _Marks)
         marks.close(con)
 
 
+# ---- the timeout libraries from PyPI (docs/libraries.md), each called as its documentation shows ----
+
+
+def _pebble(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """pebble.concurrent.process: at the deadline SIGTERM, SIGKILL 3 s later, join; then the future fails."""
+    from pebble import concurrent
+
+    try:
+        limited = concurrent.process(timeout=_left(start, timeout))(workloads.timed_work)
+        value, marks.work = limited(marks.workload, rows, threads).result()
+        return value
+    finally:
+        marks.stop()
+
+
+class _PebblePool:
+    """One pebble ProcessPool per worker process (a worker keeps its pool), stopped at exit: its
+    workers are not daemonic, and multiprocessing's exit handler would wait for them forever."""
+
+    def __init__(self) -> None:
+        self.pool = None
+
+    def get(self):
+        if self.pool is None:
+            from pebble import ProcessPool
+
+            self.pool = ProcessPool(max_workers=1)
+            atexit.register(self.close)
+        return self.pool
+
+    def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.stop()
+            pool.join(timeout=5)
+
+    def _after_fork(self) -> None:
+        self.pool = None  # the parent's pool threads did not come along
+
+
+PEBBLE_POOL = _PebblePool()
+os.register_at_fork(after_in_child=PEBBLE_POOL._after_fork)
+
+
+def _pebble_pool(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """pebble.ProcessPool.schedule(timeout=): the pool stops the worker process at the deadline and starts another."""
+    try:
+        future = PEBBLE_POOL.get().schedule(workloads.timed_work, args=(marks.workload, rows, threads),
+                                            timeout=_left(start, timeout))
+        value, marks.work = future.result()
+        return value
+    finally:
+        marks.stop()
+
+
+def _wrapt_process(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """wrapt-timeout-decorator, use_signals=False: a `multiprocess` process, SIGTERM and join(1 s) at the deadline.
+
+    `multiprocess` keeps a start method of its own (fork, even on 3.14): set to the worker's, as
+    for every process strategy (START_METHOD or the queue's; forkserver is 3.14's default)."""
+    import multiprocess
+    from wrapt_timeout_decorator import timeout as wrapt_timeout
+
+    if multiprocess.get_start_method(allow_none=True) != _stdlib_start_method():
+        multiprocess.set_start_method(_stdlib_start_method(), force=True)
+    try:
+        limited = wrapt_timeout(_left(start, timeout), use_signals=False)(workloads.timed_work)
+        value, marks.work = limited(marks.workload, rows, threads)
+        return value
+    finally:
+        marks.stop()
+
+
+def _stdlib_start_method() -> str:
+    import multiprocessing
+
+    return multiprocessing.get_start_method()
+
+
+def _wrapt_signals(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """wrapt-timeout-decorator, use_signals=True: SIGALRM in the main thread (a process elsewhere, silently)."""
+    from wrapt_timeout_decorator import timeout as wrapt_timeout
+
+    return wrapt_timeout(_left(start, timeout), use_signals=True)(_plain)(rows, timeout, threads, start, marks)
+
+
+def _func_timeout(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """func-timeout: the call in a thread of its own; at the deadline an async exception into it, and control back."""
+    from func_timeout import func_timeout
+
+    # `stopped` stays unseen on a timeout: the thread may still be in the C call when control is back
+    return func_timeout(_left(start, timeout), _plain, args=(rows, timeout, threads, start, marks))
+
+
+def _stopit_thread(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """stopit.ThreadingTimeout: a timer thread raises an async exception in this thread (swallow_exc=False: seen)."""
+    import stopit
+
+    with stopit.ThreadingTimeout(_left(start, timeout), swallow_exc=False):
+        return _plain(rows, timeout, threads, start, marks)
+
+
+def _stopit_signal(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
+    """stopit.SignalTimeout: signal.alarm(int(seconds)), so under a second no alarm at all (swallow_exc=False)."""
+    import stopit
+
+    with stopit.SignalTimeout(_left(start, timeout), swallow_exc=False):
+        return _plain(rows, timeout, threads, start, marks)
+
+
 # strategy name -> its runner, written out so that grep finds every caller; one entry per Strategy
 # of app/kernel/axes.py, whose `runner` names the same function (tests/worker/test_axes.py holds them equal)
 RUNNERS = {
@@ -362,6 +472,13 @@ RUNNERS = {
     "interrupt": _interrupt,
     "deadline": _deadline,
     "prefork-time-limit": _plain,  # no timeout of its own: Celery's time limits stop the task
+    "pebble": _pebble,
+    "pebble-pool": _pebble_pool,
+    "wrapt-process": _wrapt_process,
+    "wrapt-signals": _wrapt_signals,
+    "func-timeout": _func_timeout,
+    "stopit-thread": _stopit_thread,
+    "stopit-signal": _stopit_signal,
 }
 
 
@@ -383,8 +500,8 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock
                          f"run it under signals or a process strategy")
     if connection not in CONNECTIONS:
         raise ValueError(f"connection={connection!r}: expected one of {', '.join(CONNECTIONS)}")
-    if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
-        raise ValueError(f"connection={connection!r}: {strategy} opens its connection in a task process per call")
+    if connection != "per-call" and axes.STRATEGIES[strategy].per_call_connection:
+        raise ValueError(f"connection={connection!r}: {strategy} opens its connection in a process or thread per call")
     marks = _Marks(strategy, connection, workload)
     called = time.monotonic()
     clock = clock or Clock(called, "call")

@@ -512,6 +512,47 @@ def facts_table(result: dict, markdown: bool = False) -> str:
     return tables.render(headers, out, markdown=markdown)
 
 
+def recommended(workload: str) -> str:
+    """The lab's strategy for a kind of call (README, docs/workloads.md): the library's own deadline,
+    else a watchdog interrupt, else a process reaped after the timeout."""
+    stops = WORKLOADS[workload].stops
+    return "deadline" if "deadline" in stops else "interrupt" if "interrupt" in stops else "process+cleanup"
+
+
+def _cost(row: dict) -> tuple[float, float, int]:
+    """(p99 control back ms, CPU after the deadline s, task processes still running): lower is better."""
+    return (row["back_ms"][1], row["cpu_after_s"] or 0.0, row["still_running"])
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Per interpreter and workload: the lab's strategy against the best library (the one whose call
+    stopped, back soonest at p99), on control back and on what is left; met or missed, and ratios."""
+    measured = [r for r in rows if "exception" in r]
+    out = []
+    for interp, workload in dict.fromkeys((r["interpreter"], r["workload"]) for r in measured):
+        cells = {r["strategy"]: r for r in measured if (r["interpreter"], r["workload"]) == (interp, workload)}
+        ours = cells.get(recommended(workload))
+        libs = [r for name, r in cells.items() if axes.STRATEGIES[name].library and not axes.STRATEGIES[name].cleans_up]
+        if ours is None or not libs:
+            continue
+        best = min(libs, key=lambda r: (r["stops"] != "yes", _cost(r)))
+        back, cpu, running = _cost(ours)
+        b_back, b_cpu, b_running = _cost(best)
+        # "matches": within 5 ms or 10 % at p99, as the noise of one quiet run allows
+        on_time = back <= max(b_back * 1.1, b_back + 5)
+        clean = cpu <= b_cpu + 0.05 and running <= b_running
+        verdict = "met" if on_time and clean and ours["stops"] == "yes" else "missed"
+        why = "" if verdict == "met" else (f": {best['strategy']} wins on " + ", ".join(
+            w for w, bad in (("control back", not on_time), ("what it leaves", not clean),
+                             ("stopping the work", ours["stops"] != "yes")) if bad))
+        ratios = ", ".join(f"{b_back / max(cells[base]['back_ms'][1], 0.5):.2f}x {base}'s"
+                           for base in ("process", "deadline") if base in cells)
+        out.append(f"target {interp} {workload}: {verdict}{why}. {ours['strategy']} p99 {back:.0f} ms, {cpu:.3f} CPU s, "
+                   f"{running} running; best library {best['strategy']} ({best['stops']}) p99 {b_back:.0f} ms, "
+                   f"{b_cpu:.3f} CPU s, {b_running} running; its p99 is {ratios or 'not comparable'}")
+    return out
+
+
 def chart(rows: list[dict], path: Path) -> bool:
     """A heat map of the matrix: stopped (green), control back only (orange), some calls (yellow), not stopped (red),
     no such stop (grey)."""
@@ -630,14 +671,18 @@ def main(argv=None) -> int:
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     rows = summarize(result, args.timeout)
     result["matrix"] = rows
+    result["targets"] = targets(rows)
     print(table(rows))
     print()
     print(facts_table(result))
+    print()
+    print("\n".join(result["targets"]))
     results_io.write_json(out / "workloads.json", result)
     md = (f"# The cancellation matrix\n\n`{result['command']}`, {result['date']}, {result['seconds']:.0f} s, "
           f"{os.cpu_count()} CPUs, load {result['machine']['load_avg_at_start'][0]:.1f} at the start; "
           f"timeout {args.timeout} s, {args.calls} calls per cell.\n\n"
-          + table(rows, markdown=True) + "\n\n" + facts_table(result, markdown=True) + "\n")
+          + table(rows, markdown=True) + "\n\n" + facts_table(result, markdown=True) + "\n\n"
+          + "".join(f"- {line}\n" for line in result["targets"]))
     (out / "workloads.md").write_text(md)
     png = chart(rows, out / "workloads.png")
     for python in [] if png else [d["python_path"] for d in result["interpreters"].values()]:

@@ -96,6 +96,7 @@ MATRIX_HEADERS = (
     "CPU after deadline, to the end (s / iteration)",
     "quiet after deadline p50 / max (ms)", "children/zombies now, max", "settled, max", "leaked after last",
     "still running after last", "worker RSS MB / fds / threads after iter 1 -> after last",
+    "threads the call left, max (their CPU s)",
 )
 
 
@@ -145,11 +146,22 @@ def matrix_rows(records: list[dict], queues: list[str]) -> list[list[str]]:
             str(len(last.get("leaked_task_pids") or [])) if measured else "-",
             str(running) if measured else "-",
             f"{_trend(measured, 'rss_bytes', MB)} / {_trend(measured, 'open_fds')} / {_trend(measured, 'threads')}",
+            _threads_left(measured),
         ]
         # strategy, pool, workload, start method, build
         order = (STRATEGY_ORDER.get(strategy, 99), POOL_ORDER.get(row[1], 99), row[2], row[5], row[3], queue)
         rows.append((order, row))
     return [row for _, row in sorted(rows)]
+
+
+def _threads_left(measured: list[dict]) -> str:
+    """Threads a call started still in the worker when its settle window ended (func-timeout's, left in
+    the C call), the most of any iteration, and the CPU they burned in the windows."""
+    counted = [r for r in measured if "threads_left" in r]
+    if not counted:
+        return "-"
+    cpu = sum(r.get("threads_left_cpu") or 0.0 for r in counted)
+    return f"{max(r['threads_left'] for r in counted)} ({cpu:.2f})"
 
 
 def matrix_table(records: list[dict], queues: list[str]) -> str:

@@ -68,6 +68,10 @@ DUCKDB_INTERRUPT = Sign("_duckdb.InterruptException")
 SIGNAL_IN_DUCKDB = Sign("RuntimeError", says="interrupt")
 SOFT_TIME_LIMIT = Sign("SoftTimeLimitExceeded")
 ANY_TIMEOUT_ERROR = Sign("TimeoutError")  # by class name: timeout-decorator's or the builtin
+# The libraries' own (docs/libraries.md): pebble and wrapt-timeout-decorator raise the builtin
+# TimeoutError; func-timeout a BaseException of its own; stopit its TimeoutException.
+FUNC_TIMEOUT = Sign("func_timeout.exceptions.FunctionTimedOut")
+STOPIT_TIMEOUT = Sign("stopit.utils.TimeoutException")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,13 @@ class Strategy:
     time_limits: bool = False  # the producer sends Celery's soft/hard time limits with the task
     main_thread: bool = False  # needs the main thread (SIGALRM)
     stop: str | None = None  # the workload's own stop it uses (a name of Workload.stops); None: works on any
+    own_thread: bool = False  # the call runs in a thread the strategy starts per call (no reused connection)
+    library: str | None = None  # the PyPI package it measures (pinned in requirements/lab.txt); None: the lab's own
+
+    @property
+    def per_call_connection(self) -> bool:
+        """Whether its connection lives in a process or thread started per call, which it cannot outlive."""
+        return self.starts_processes or self.own_thread
 
     def runs_on(self, workload: str) -> bool:
         """Whether the workload has what this strategy needs (numpy has no interrupt hook: no `interrupt`)."""
@@ -100,12 +111,13 @@ class Strategy:
 
 STRATEGY_LIST = (
     Strategy("process", "_process", "timeout-decorator, use_signals=False: the article's baseline",
-             (DECORATOR_TIMEOUT,), starts_processes=True),
+             (DECORATOR_TIMEOUT,), starts_processes=True, library="timeout-decorator"),
     Strategy("process+cleanup", "_process",
              "the same, then the task reaps its task processes with psutil (the article's fix)",
-             (DECORATOR_TIMEOUT,), starts_processes=True, cleans_up=True),
+             (DECORATOR_TIMEOUT,), starts_processes=True, cleans_up=True, library="timeout-decorator"),
     Strategy("signals", "_signals", "timeout-decorator with SIGALRM (main thread only)",
-             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, ANY_TIMEOUT_ERROR), main_thread=True),
+             (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, ANY_TIMEOUT_ERROR), main_thread=True,
+             library="timeout-decorator"),
     Strategy("interrupt", "_interrupt", "a watchdog thread calls con.interrupt() at the deadline",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT), stop="interrupt"),
     Strategy("deadline", "_deadline", "DuckDB's own SET max_execution_time; no thread, no process",
@@ -114,6 +126,21 @@ STRATEGY_LIST = (
              "no decorator: Celery's prefork pool enforces soft_time_limit / time_limit",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, SOFT_TIME_LIMIT, ANY_TIMEOUT_ERROR),
              pool="prefork", time_limits=True),
+    # The libraries a Celery engineer picks from PyPI, as their documentation shows them (docs/libraries.md)
+    Strategy("pebble", "_pebble", "pebble: concurrent.process(timeout=), a process per call",
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="pebble"),
+    Strategy("pebble-pool", "_pebble_pool", "pebble: ProcessPool.schedule(timeout=), one worker process kept",
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="pebble"),
+    Strategy("wrapt-process", "_wrapt_process", "wrapt-timeout-decorator, use_signals=False: a multiprocess process",
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="wrapt-timeout-decorator"),
+    Strategy("wrapt-signals", "_wrapt_signals", "wrapt-timeout-decorator, use_signals=True: SIGALRM",
+             (ANY_TIMEOUT_ERROR, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), library="wrapt-timeout-decorator"),
+    Strategy("func-timeout", "_func_timeout", "func-timeout: the call in a thread, an async exception at the deadline",
+             (FUNC_TIMEOUT,), own_thread=True, library="func-timeout"),
+    Strategy("stopit-thread", "_stopit_thread", "stopit.ThreadingTimeout: an async exception into the caller's thread",
+             (STOPIT_TIMEOUT,), library="stopit"),
+    Strategy("stopit-signal", "_stopit_signal", "stopit.SignalTimeout: SIGALRM, whole seconds (main thread only)",
+             (STOPIT_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), main_thread=True, library="stopit"),
 )
 STRATEGIES = {s.name: s for s in STRATEGY_LIST}
 STRATEGY_NAMES = tuple(STRATEGIES)

@@ -122,9 +122,9 @@ class WorkerConfig:
             raise ConfigError("TIMEOUT_STRATEGY", strategy, f"a strategy {workload} has a stop for: {workload} has no "
                                                             f"{axes.STRATEGIES[strategy].stop} (docs/workloads.md)")
         connection = SETTINGS["CONNECTION"].read(env)
-        if connection != "per-call" and axes.STRATEGIES[strategy].starts_processes:
+        if connection != "per-call" and axes.STRATEGIES[strategy].per_call_connection:
             raise ConfigError("CONNECTION", connection, f"per-call with {strategy}: its connection lives in a task "
-                                                        "process started per call, which it cannot outlive")
+                                                        "process or thread started per call, which it cannot outlive")
         return cls(
             queue=queue,
             worker_name=SETTINGS["WORKER_NAME"].read(env, default=queue),

@@ -71,10 +71,14 @@ class Iteration:
         self.before = probe.Resources.of()
         self.baseline = probe.snapshot()
         self.started_before = started_children()
+        self.threads_before = probe.thread_cpu()
 
     def after_call(self, outcome, timeout: float) -> probe.Snapshot:
         """Right after the call returned: the tree now ("immediate"); starts the timeline and the CPU watch."""
         self.returned, self.outcome, self.timeout = time.monotonic(), outcome, timeout
+        # Threads the call started that are still there: a library that gave control back while its
+        # thread runs on in the C call (func-timeout) has left it behind, where children= cannot see it.
+        self.threads_at_return = {tid: ns for tid, ns in probe.thread_cpu().items() if tid not in self.threads_before}
         self.timed_out = outcome.outcome == "timeout"
         # The timeline's clock starts at the deadline (at the return, for a call that ended in time).
         from_deadline = bool(self.timed_out and outcome.started_at)
@@ -115,6 +119,8 @@ class Iteration:
         self.settled = probe.snapshot()
         self.after = probe.Resources.of()
         self.reaped_after, self.reaped_last_seen = self.timeline.reaped(self.own)
+        threads_now = probe.thread_cpu()
+        self.threads_left = {tid: threads_now[tid] - ns for tid, ns in self.threads_at_return.items() if tid in threads_now}
         self.overshoot = round(self.outcome.elapsed - self.timeout, 4) if self.timed_out else None
         # Time from the deadline until no CPU work for the query was left anywhere: the caller's own
         # thread until it got control back, then the leftovers. None: still busy when settled.
@@ -156,6 +162,10 @@ class Iteration:
             "cpu_after_deadline": round(self.quiet.cpu_seconds, 3),
             "resources_before": self.before.__dict__, "resources_after": self.after.__dict__,
             "running_after_settle": sum(1 for p in self.settled.tasks if not p.zombie),
+            # threads the call started still in the worker right after it, and at the end of the
+            # settle window, with the CPU those burned in between (a thread abandoned in a C call)
+            "threads_at_return": len(self.threads_at_return), "threads_left": len(self.threads_left),
+            "threads_left_cpu": round(sum(self.threads_left.values()) / 1e9, 3),
             # The tree every TIMELINE_INTERVAL_SECONDS from the return to the end of the settle window
             # (or of the cleanup), times after the deadline; the first look at which this call's own
             # processes (`call_pids`) had all left it, i.e. were reaped (None: one was still there at

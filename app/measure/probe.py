@@ -85,13 +85,17 @@ def _is_python(proc: psutil.Process, cmdline: str) -> bool:
     return "python" in name or "python" in cmdline or "celery" in cmdline
 
 
+HELPER_PACKAGES = ("multiprocessing", "multiprocess")
+
+
 def _role(zombie: bool, ppid: int, cmdline: str, python: bool, root_pid: int) -> str:
     if zombie:
         # Only task processes die while the worker runs; a dead helper would be a bug worth seeing.
         return "task"
-    if "multiprocessing.resource_tracker" in cmdline and ppid == root_pid:
+    # the standard library's helpers, or the same ones of `multiprocess` (wrapt-timeout-decorator's fork of it)
+    if any(f"{m}.resource_tracker" in cmdline for m in HELPER_PACKAGES) and ppid == root_pid:
         return "resource_tracker"
-    if "multiprocessing.forkserver" in cmdline:
+    if any(f"{m}.forkserver" in cmdline for m in HELPER_PACKAGES):
         # Processes forked by the forkserver inherit its command line but not its parent.
         return "forkserver" if ppid == root_pid else "task"
     return "task" if python else "other"
@@ -355,6 +359,16 @@ def runnable(pid: int, exclude_tids: frozenset[int] = frozenset()) -> bool:
         if fields is not None and fields[procfs.STATE] == "R":
             return True
     return False
+
+
+def thread_cpu(pid: int | None = None) -> dict[int, int]:
+    """Every thread of `pid` (default: this process) and the CPU nanoseconds it has used."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    return {int(tid): ns for tid in tids if (ns := _thread_ns(pid, tid)) is not None}
 
 
 def cpu_ns(pid: int, exclude_tids: frozenset[int] = frozenset()) -> int | None:

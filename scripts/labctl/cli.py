@@ -65,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import pools
 
         return pools.main(rest)
+    if command == "libraries":
+        from . import libraries
+
+        return libraries.main(rest)
     print(f"lab: unknown command {command!r}: expected {', '.join(list(COMMANDS)[:-1])} or {list(COMMANDS)[-1]}"
           " (scripts/lab --help)", file=sys.stderr)
     return 2

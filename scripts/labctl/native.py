@@ -52,7 +52,7 @@ def _parser(mode: str):
             if mode == "quick" else "run needs the CPython 3.14 builds of `scripts/lab setup`.")
     variables = "\n".join(["variables (VARIABLE=value, also read from the environment; README.md, Settings):",
                            *settings.usage_lines(settings.SETTINGS[name] for name in OVERRIDES)])
-    p = Parser(prog=f"scripts/lab {mode}", error_type=UsageError, formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = Parser(prog=f"scripts/lab {mode}", error_type=UsageError, formatter_class=parsing.RawDescriptionFormatter,
                description=f"{COMMANDS[mode]}.\n{note}", epilog=variables)
     strategies = f"{ALL}, or a comma-separated list of {', '.join(axes.STRATEGY_NAMES)}"
     builds = f"{ALL}, or a comma-separated list of {', '.join(axes.BUILDS)}"

@@ -15,6 +15,8 @@ from typing import Sequence
 from app.kernel import envparse
 from app.kernel.envparse import ConfigError
 
+from .runner import UsageError
+
 # command -> what it does (the top-level usage, and each command's own --help)
 COMMANDS = {
     "quick": "the gil and gil-clean workers on this machine's python3 (no build), in a minute",
@@ -23,8 +25,31 @@ COMMANDS = {
     "down": "stop anything a crashed run left behind",
     "claims": "measure the article's claims and write results/<run>/claims.md",
     "pools": "what each Celery pool does with time limits, signals and processes: results/<run>/pools.md",
+    "libraries": "the timeout libraries from PyPI in real workers, every pool: results/<run>/libraries.md",
 }
 ALL = "all"  # as the value of a list option: every choice
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, but never a line break inside a hyphenated name (`wrapt-process`, `func-timeout`)."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
+
+class RawDescriptionFormatter(_Formatter):
+    """The description as written (its own line breaks), the options as _Formatter wraps them."""
+
+    def _fill_text(self, text, width, indent):
+        return "".join(indent + line for line in text.splitlines(keepends=True))
 
 
 class Parser(argparse.ArgumentParser):
@@ -42,6 +67,7 @@ class Parser(argparse.ArgumentParser):
         self._expects: dict[str, str] = {}
         self.error_type, self.help_text = error_type, help_text
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args, expects: str | None = None, **kwargs):
@@ -111,3 +137,16 @@ def choices(name: str, value: str, allowed: Sequence[str]) -> tuple[str, ...]:
         return envparse.choice_list({name: value}, name, (), allowed)
     except ConfigError as exc:
         raise ConfigError(name, exc.value, f"{ALL}, or {exc.expected}") from None
+
+
+def number(flag: str, value: str | None, default: float, lo: float, hi: float, what: str = "seconds") -> float:
+    """An option's number (`default` when not given), or UsageError naming it and the accepted range."""
+    if value is None:
+        return default
+    try:
+        got = float(value)
+    except ValueError:
+        got = float("nan")
+    if not lo <= got <= hi:
+        raise UsageError(f"{flag} {value}: expected {what} from {lo:g} to {hi:g}")
+    return got

@@ -116,14 +116,15 @@ def verdict(m: Mechanism, records: list[dict], timeout: float, query_seconds: fl
     if m.name == "max-tasks-per-child":
         pids = [r.get("pid") for r in records]
         if None in pids or len(pids) < 2:
-            return _single(records[0], timeout, query_seconds)
+            return record_verdict(records[0], timeout, query_seconds)
         if len(set(pids)) == len(pids):
             return "works", f"each task in a new pool process (pids {', '.join(map(str, pids))})"
         return "ignored", f"both tasks ran in pid {pids[0]}"
-    return _single(records[0], timeout, query_seconds)
+    return record_verdict(records[0], timeout, query_seconds)
 
 
-def _single(r: dict, timeout: float, query_seconds: float) -> tuple[str, str]:
+def record_verdict(r: dict, timeout: float, query_seconds: float) -> tuple[str, str]:
+    """(verdict, detail) of one record: works, ignored, late or error, and how."""
     outcome = r.get("outcome")
     exc = r.get("exception_type") or ""
     if outcome == "timeout":
@@ -155,16 +156,31 @@ def _single(r: dict, timeout: float, query_seconds: float) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunSettings:
+    """What every capability run is given (this one, and scripts/lab libraries)."""
+
     builds: tuple[str, ...]
     pools: tuple[str, ...]
-    mechanisms: tuple[str, ...]
     timeout: float
     query_seconds: float
     broker: str
     results_dir: Path
     run_id: str
     python_version: str
+
+    @staticmethod
+    def common(builds, pools, timeout: float, query: float, env: Mapping[str, str], prefix: str) -> dict:
+        """The shared fields, the rest read from the environment's settings (RUN_ID default: `prefix-<time>`)."""
+        spec = settings.SETTINGS
+        run_id = spec["RUN_ID"].read(env, default=f"{prefix}-" + time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4])
+        return dict(builds=builds, pools=pools, timeout=timeout, query_seconds=query, broker=spec["LAB_BROKER"].read(env),
+                    results_dir=Path(spec["RESULTS_DIR"].read(env)), run_id=run_id,
+                    python_version=spec["PYTHON_VERSION"].read(env))
+
+
+@dataclass(frozen=True)
+class Settings(RunSettings):
+    mechanisms: tuple[str, ...] = ()
 
 
 def command_for(build: str, pool: str, mechanism: str) -> str:
@@ -198,40 +214,69 @@ def _options(m: Mechanism, timeout: float) -> dict:
     return {"soft": {"soft_time_limit": timeout}, "hard": {"time_limit": timeout}}.get(m.limits, {})
 
 
-def run_batch(local: runner.LocalRun, s: Settings, python: str, build: str, pool: str,
-              mechanisms: Sequence[Mechanism], calibration: Path) -> dict[str, list[dict]]:
-    """One worker per mechanism of `pool` on `build`, all at once; their records by mechanism."""
-    env = {"SETTLE_SECONDS": str(SETTLE), "DUCKDB_THREADS": "1", "CALIBRATION_DIR": str(calibration)}
+@dataclass(frozen=True)
+class Job:
+    """One worker of a batch and what is sent to it: `tasks` iterations of the lab's task."""
+
+    spec: runner.WorkerSpec
+    tasks: int = 1
+    options: dict = field(default_factory=dict)  # Celery options sent with each task (time limits)
+
+
+def run_workers(local: runner.LocalRun, python: str, jobs: Mapping[str, Job], calibration: Path, *,
+                timeout: float, query_seconds: float, run_id: str, settle: float = SETTLE) -> dict[str, list[dict]]:
+    """One worker per job, all at once, each fed its tasks by `python -m producer.send iterations`;
+    the records by job. Every worker is stopped (by pid) before it returns."""
+    env = {"SETTLE_SECONDS": str(settle), "DUCKDB_THREADS": "1", "CALIBRATION_DIR": str(calibration)}
     started = {}
     try:
-        for n, m in enumerate(mechanisms):
-            spec = _worker_spec(build, pool, m, s.run_id)
-            started[m.name] = (spec, local.start_worker(spec, python, env, name=f"worker {spec.queue}"))
+        for n, (name, job) in enumerate(jobs.items()):
+            started[name] = local.start_worker(job.spec, python, env, name=f"worker {job.spec.queue}")
             if n == 0:
                 # the first worker of a build measures the query's speed alone (its readiness comes
                 # after), the others read it from CALIBRATION_DIR instead of measuring all at once
-                local.wait_ready([started[m.name][1]])
-        local.wait_ready([p for _, p in started.values()])
+                local.wait_ready([started[name]])
+        local.wait_ready(list(started.values()))
 
-        def send(m: Mechanism) -> list[dict]:
-            spec, _ = started[m.name]
-            wait = m.tasks * (s.query_seconds * 3 + SETTLE + 15)
-            params = {"queue": spec.queue, "task": "tasks.leak_demo", "iterations": m.tasks, "rows": None,
-                      "timeout": s.timeout, "query_seconds": s.query_seconds, "run_id": s.run_id,
-                      "options": _options(m, s.timeout), "wait": wait}
-            sender = local.spawn(f"send {spec.queue}", [python, "-m", "producer.send", "iterations", json.dumps(params)])
+        def send(name: str) -> list[dict]:
+            job = jobs[name]
+            # every worker's call may run to its end at once, sharing the cores: as long as that takes
+            crowd = max(3.0, len(jobs) / (os.cpu_count() or 1) + 1)
+            wait = job.tasks * (query_seconds * crowd + settle + 15)
+            params = {"queue": job.spec.queue, "task": "tasks.leak_demo", "iterations": job.tasks, "rows": None,
+                      "timeout": timeout, "query_seconds": query_seconds, "run_id": run_id,
+                      "options": job.options, "wait": wait}
+            sender = local.spawn(f"send {job.spec.queue}", [python, "-m", "producer.send", "iterations", json.dumps(params)])
             try:
                 return local.result(sender, wait + 30)["records"]
             except RuntimeError as exc:  # no result line
                 return [{"outcome": "error", "exception_type": "sender", "exception_message": str(exc)}]
 
-        with concurrent.futures.ThreadPoolExecutor(len(mechanisms)) as ex:
-            futures = {m.name: ex.submit(send, m) for m in mechanisms}
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as ex:
+            futures = {name: ex.submit(send, name) for name in jobs}
             return {name: f.result() for name, f in futures.items()}
     finally:
         # all at once: each worker's warm shutdown (up to the grace, then SIGKILL) overlaps the others'
         with concurrent.futures.ThreadPoolExecutor(max(1, len(started))) as ex:
-            list(ex.map(lambda p: local.stop(p, grace=3.0), [p for _, p in started.values()]))
+            list(ex.map(lambda p: local.stop(p, grace=3.0), list(started.values())))
+
+
+def run_batch(local: runner.LocalRun, s: Settings, python: str, build: str, pool: str,
+              mechanisms: Sequence[Mechanism], calibration: Path) -> dict[str, list[dict]]:
+    """One worker per mechanism of `pool` on `build`, all at once; their records by mechanism."""
+    jobs = {m.name: Job(_worker_spec(build, pool, m, s.run_id), m.tasks, _options(m, s.timeout)) for m in mechanisms}
+    return run_workers(local, python, jobs, calibration, timeout=s.timeout, query_seconds=s.query_seconds,
+                       run_id=s.run_id)
+
+
+def local_run(s, env: Mapping[str, str], say, name: str) -> runner.LocalRun:
+    """The LocalRun of a capability run (`s`: its run_id, results_dir, broker): the workers' variables
+    come from each WorkerSpec, never from the caller's environment."""
+    return runner.LocalRun(s.run_id, env, logs=s.results_dir.resolve() / s.run_id / "logs", broker=s.broker,
+                           broker_url=env.get("BROKER_URL") or None,
+                           drop=("PYTEST_*", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD", "WORKLOAD",
+                                 "SETTLE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME"),
+                           grace=5.0, say=say, tag=f"[{name}]")
 
 
 def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
@@ -239,11 +284,7 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
     cells: list[Cell] = []
     chosen = [BY_NAME[n] for n in s.mechanisms]
     started_at = time.monotonic()
-    with runner.LocalRun(s.run_id, env, logs=s.results_dir.resolve() / s.run_id / "logs", broker=s.broker,
-                         broker_url=env.get("BROKER_URL") or None,
-                         drop=("PYTEST_*", "QUEUE", "WORKER_NAME", "TIMEOUT_STRATEGY", "START_METHOD", "WORKLOAD",
-                               "SETTLE_SECONDS", "DUCKDB_THREADS", "PYTHONPATH", "PYTHONHOME"),
-                         grace=5.0, say=say, tag="[pools]") as local:
+    with local_run(s, env, say, "pools") as local:
         _, broker_desc = local.start_broker()
         for build in s.builds:
             if build not in pythons:
@@ -310,14 +351,28 @@ def _parser():
     p = Parser(prog="scripts/lab pools", error_type=UsageError,
                description=f"{COMMANDS['pools']}. One worker per build x pool x mechanism, docs/pools.md.")
     lists = {"builds": axes.BUILDS, "pools": axes.POOL_NAMES, "mechanisms": MECHANISM_NAMES}
-    for flag, choices in lists.items():
-        expects = f"{ALL}, or a comma-separated list of {', '.join(choices)}"
-        p.add_argument(f"--{flag}", metavar="LIST", expects=expects, help=f"{expects} (default {ALL})")
-    p.add_argument("--timeout", metavar="SECONDS", expects="seconds from 0.05 to 5",
-                   help=f"the deadline of each call (default {TIMEOUT:g})")
-    p.add_argument("--query-seconds", metavar="SECONDS", expects="seconds from 1 to 60",
-                   help=f"how long the calibrated query would run (default {QUERY_SECONDS:g})")
+    add_run_options(p, {flag: (choices, ALL) for flag, choices in lists.items()}, TIMEOUT, QUERY_SECONDS)
     return p
+
+
+def add_run_options(p: Parser, lists: Mapping[str, tuple[Sequence[str], str]], timeout: float,
+                    query_seconds: float) -> None:
+    """What every capability run takes: a list option per axis (its choices, its default), --timeout, --query-seconds."""
+    for flag, (choices, default) in lists.items():
+        expects = f"{ALL}, or a comma-separated list of {', '.join(choices)}"
+        p.add_argument(f"--{flag}", metavar="LIST", expects=expects, help=f"{expects} (default {default})")
+    p.add_argument("--timeout", metavar="SECONDS", expects="seconds from 0.05 to 5",
+                   help=f"the deadline of each call (default {timeout:g})")
+    p.add_argument("--query-seconds", metavar="SECONDS", expects="seconds from 1 to 60",
+                   help=f"how long the calibrated call would run (default {query_seconds:g})")
+
+
+def check_query_seconds(timeout: float, query: float) -> None:
+    """A call that outlives its deadline by far: 4 x --timeout, and --timeout + KILL_GAP (UsageError if not)."""
+    least = max(4 * timeout, timeout + KILL_GAP)
+    if query < least:
+        raise UsageError(f"--query-seconds {query:g}: expected at least {least:g} (4 x --timeout, and "
+                         f"--timeout + {KILL_GAP:g})")
 
 
 def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
@@ -326,45 +381,32 @@ def parse_args(args: Sequence[str], env: Mapping[str, str]) -> Settings:
               else tuple(choices)
               for flag, choices in (("builds", axes.BUILDS), ("pools", axes.POOL_NAMES),
                                     ("mechanisms", MECHANISM_NAMES))}
-    timeout = _number("--timeout", ns.timeout, TIMEOUT, 0.05, 5.0)
-    query = _number("--query-seconds", ns.query_seconds, QUERY_SECONDS, 1.0, 60.0)
-    least = max(4 * timeout, timeout + KILL_GAP)
-    if query < least:
-        raise UsageError(f"--query-seconds {query:g}: expected at least {least:g} (4 x --timeout, and "
-                         f"--timeout + {KILL_GAP:g})")
-    spec = settings.SETTINGS
-    run_id = spec["RUN_ID"].read(env, default="pools-" + time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4])
-    return Settings(picked["builds"], picked["pools"], picked["mechanisms"], timeout, query,
-                    spec["LAB_BROKER"].read(env), Path(spec["RESULTS_DIR"].read(env)), run_id,
-                    spec["PYTHON_VERSION"].read(env))
+    timeout = parsing.number("--timeout", ns.timeout, TIMEOUT, 0.05, 5.0)
+    query = parsing.number("--query-seconds", ns.query_seconds, QUERY_SECONDS, 1.0, 60.0)
+    check_query_seconds(timeout, query)
+    return Settings(**Settings.common(picked["builds"], picked["pools"], timeout, query, env, "pools"),
+                    mechanisms=picked["mechanisms"])
 
 
-def _number(flag: str, value: str | None, default: float, lo: float, hi: float) -> float:
-    if value is None:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not lo <= number <= hi:
-        raise UsageError(f"{flag} {value}: expected seconds from {lo:g} to {hi:g}")
-    return number
+def command_main(name: str, parse, execute_run, render, env: Mapping[str, str], say) -> int:
+    """`scripts/lab <name>`: parse, run, write results/<run>/<name>.json and <name>.md, print the table."""
+
+    def act(s) -> int:
+        data = execute_run(s, env, say)
+        out = s.results_dir.resolve() / s.run_id
+        out.mkdir(parents=True, exist_ok=True)
+        results_io.write_json(out / f"{name}.json", data, indent=1, sort_keys=True)
+        text = render(data)
+        results_io.write_text(out / f"{name}.md", text)
+        say("")
+        say(text)
+        say(f"[{name}] {out / f'{name}.md'} and {name}.json written in {data['seconds']:.0f}s")
+        return 0
+
+    return runner.command(f"lab {name}", parse, act)
 
 
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None, say=None) -> int:
     env = dict(os.environ if env is None else env)
-    say = say or (lambda m: print(m, flush=True))
-
-    def act(s: Settings) -> int:
-        data = execute(s, env, say)
-        out = s.results_dir.resolve() / s.run_id
-        out.mkdir(parents=True, exist_ok=True)
-        results_io.write_json(out / "pools.json", data, indent=1, sort_keys=True)
-        text = markdown(data)
-        results_io.write_text(out / "pools.md", text)
-        say("")
-        say(text)
-        say(f"[pools] {out / 'pools.md'} and pools.json written in {data['seconds']:.0f}s")
-        return 0
-
-    return runner.command("lab pools", lambda: parse_args(argv, env), act)
+    return command_main("pools", lambda: parse_args(argv, env), execute, markdown, env,
+                        say or (lambda m: print(m, flush=True)))

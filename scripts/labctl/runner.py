@@ -65,6 +65,7 @@ class WorkerSpec:
     concurrency: int = 1  # --concurrency, for the pools that take it
     gil_off: bool = True  # nogil: PYTHON_GIL=0, as the lab's nogil workers run
     workload: str = axes.DEFAULT_WORKLOAD  # the C call it times out (the queue's, for the grammar's queues)
+    workload_env: bool = False  # set WORKLOAD: a queue outside the grammar implies none
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -81,6 +82,8 @@ class WorkerSpec:
         extra = {"QUEUE": self.queue, "WORKER_NAME": self.worker_name, "TIMEOUT_STRATEGY": self.strategy}
         if self.start_method:
             extra["START_METHOD"] = self.start_method
+        if self.workload_env:
+            extra["WORKLOAD"] = self.workload
         if self.build == "nogil" and self.gil_off:
             extra["PYTHON_GIL"] = "0"  # keep the GIL off after `import duckdb` (it re-enables it otherwise)
         return extra

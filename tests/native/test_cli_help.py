@@ -30,9 +30,9 @@ def _nothing_made(tmp_path) -> None:
     assert made == [], f"expected no cache and no results folder, found {made}"
 
 
-def test_commands_are_the_six_documented_ones():
-    """The table the usage and the tests below iterate over is quick, setup, run, down, claims, pools."""
-    assert COMMANDS == ["quick", "setup", "run", "down", "claims", "pools"]
+def test_commands_are_the_seven_documented_ones():
+    """The table the usage and the tests below iterate over is quick, setup, run, down, claims, pools, libraries."""
+    assert COMMANDS == ["quick", "setup", "run", "down", "claims", "pools", "libraries"]
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])

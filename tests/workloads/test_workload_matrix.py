@@ -41,7 +41,7 @@ def test_help_exits_0_and_a_bad_flag_is_one_line_and_exit_2():
 def host(tmp_path_factory):
     out = tmp_path_factory.mktemp("matrix-host")
     done = _bench("--interpreters", "host", "--python", f"host={sys.executable}", "--workloads", "sqlite,builtin",
-                  "--strategies", "process+cleanup,signals,interrupt", "--out", str(out), *SMALL)
+                  "--strategies", "process+cleanup,signals,interrupt,func-timeout", "--out", str(out), *SMALL)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads((out / "workloads.json").read_text()), out
 
@@ -98,3 +98,25 @@ def test_on_the_314_builds_the_builtin_holds_the_gil_only_where_there_is_one(tmp
     # importing the stdlib's sqlite3 in a fresh 3.14t process with PYTHON_GIL unset leaves the GIL off
     assert result["imports"]["nogil"]["sqlite"]["gil_after_import"] is False
     assert result["imports"]["nogil"]["sqlite"]["wheel"] == "stdlib"
+
+
+@pytest.mark.slow
+def test_func_timeout_gives_control_back_but_its_thread_runs_the_call_on(host):
+    """func-timeout on sqlite3 (the GIL released): control back near the deadline, the call runs on in its thread."""
+    cell = _cells(host[0])[("host", "sqlite", "func-timeout")]
+    assert cell["stops"] == "control back only: the work ran on", cell
+    assert cell["exception"] == "func_timeout.exceptions.FunctionTimedOut" and cell["told_apart"] == "by type", cell
+
+
+@pytest.mark.slow
+def test_the_target_line_weighs_the_labs_strategy_against_the_best_library(host):
+    """One target line per workload run with its recommended strategy: met or missed, as its own rows say."""
+    result, out = host
+    cells = _cells(result)
+    lines = result["targets"]
+    assert len(lines) == 1 and lines[0].startswith("target host builtin: "), lines  # sqlite's deadline was not run
+    ours = cells[("host", "builtin", "process+cleanup")]
+    libraries = [cells[("host", "builtin", s)] for s in ("signals", "func-timeout")]
+    assert ours["stops"] == "yes" and all(lib["stops"] != "yes" for lib in libraries), (ours, libraries)
+    assert ": met. process+cleanup p99" in lines[0], lines[0]  # it stops the call, no library does
+    assert f"- {lines[0]}" in (out / "workloads.md").read_text()
