@@ -82,13 +82,24 @@ def command_for(build: str, pool: str, workload: str, strategy: str) -> str:
 LATE_SHARE = 0.7
 
 
-def record_verdict(r: dict, timeout: float, query_seconds: float) -> str:
+def record_verdict(r: dict, timeout: float, query_seconds: float, strategy: str) -> str:
     """works / late / ignored / error for one record: a timeout is late when control came back only
-    after LATE_SHARE of the call's calibrated length (`expected_seconds`, measured on the worker)."""
+    after LATE_SHARE of the call's calibrated length (`expected_seconds`, measured on the worker); so is
+    the library's own timeout exception landing outside the call, once it had returned (stopit's async
+    exception, pending while the C call ran, can fail the task in Celery's code instead)."""
     if r.get("outcome") == "timeout":
         expected = r.get("expected_seconds") or query_seconds
         return "late" if (r.get("elapsed") or 0.0) >= LATE_SHARE * expected else "works"
+    if r.get("outcome") in ("failed", "error") and escaped(r, strategy):
+        return "late"
     return pools.record_verdict(r, timeout, query_seconds)[0]
+
+
+def escaped(r: dict, strategy: str) -> bool:
+    """The task failed with the strategy's own timeout exception: raised after the call, outside it."""
+    name = (r.get("exception_type") or "").rsplit(".", 1)[-1]
+    own = {sign.type.rsplit(".", 1)[-1] for sign in axes.STRATEGIES[strategy].signs} - {"TimeoutError", "RuntimeError"}
+    return r.get("elapsed") is None and name in own
 
 
 def left_behind(records: list[dict]) -> str:
@@ -103,20 +114,22 @@ def left_behind(records: list[dict]) -> str:
     return "left " + ", ".join(parts)
 
 
-def summarize(records: list[dict], timeout: float, query_seconds: float) -> tuple[str, str]:
+def summarize(records: list[dict], timeout: float, query_seconds: float, strategy: str) -> tuple[str, str]:
     """(verdict, detail) of a cell: the commonest verdict of its records, then how and what was left."""
     if not records or any(r.get("exception_type") == "sender" for r in records):
         return "error", (records[0].get("exception_message") or "no record came back")[:160] if records else \
             "no record came back"
-    verdicts = Counter(record_verdict(r, timeout, query_seconds) for r in records)
+    verdicts = Counter(record_verdict(r, timeout, query_seconds, strategy) for r in records)
     verdict = verdicts.most_common(1)[0][0]
     if verdict == "error":
         return "error", pools.record_verdict(records[0], timeout, query_seconds)[1]
     mixed = "" if len(verdicts) == 1 else " (" + ", ".join(f"{v} {n}" for v, n in verdicts.items()) + ")"
     exceptions = sorted({(r.get("exception_type") or "none").rsplit(".", 1)[-1] for r in records})
     back = [r["overshoot"] for r in records if r.get("overshoot") is not None]
-    elapsed = [r.get("elapsed") or 0.0 for r in records]
+    elapsed = [r["elapsed"] for r in records if r.get("elapsed") is not None] or [0.0]
+    seen = [r["seen_after"] for r in records if r.get("elapsed") is None and r.get("seen_after") is not None]
     when = (f"back +{stats.percentile(back, 0.5) * 1000:.0f}/+{max(back) * 1000:.0f} ms" if back
+            else f"failed {stats.percentile(seen, 0.5):.1f} s after sending" if seen
             else f"ran {stats.percentile(elapsed, 0.5):.1f} s")
     return verdict, f"{'/'.join(exceptions)} {when}{mixed}; {left_behind(records)}"
 
@@ -157,7 +170,7 @@ def run_batch(local: runner.LocalRun, s: Settings, python: str, where: tuple[str
                             run_id=s.run_id, settle=SETTLE)
     cells = []
     for st in s.strategies:
-        verdict, detail = summarize(got[st], s.timeout, s.query_seconds)
+        verdict, detail = summarize(got[st], s.timeout, s.query_seconds, st)
         cells.append(Cell(build, pool, workload, st, verdict, detail, command_for(build, pool, workload, st), got[st]))
         say(f"[libraries] {build} {pool} {workload} {st}: {cells[-1].text()}")
     say(f"[libraries] {build} {pool} {workload}: done in {time.monotonic() - t:.0f}s")

@@ -101,14 +101,6 @@ def test_on_the_314_builds_the_builtin_holds_the_gil_only_where_there_is_one(tmp
 
 
 @pytest.mark.slow
-def test_func_timeout_gives_control_back_but_its_thread_runs_the_call_on(host):
-    """func-timeout on sqlite3 (the GIL released): control back near the deadline, the call runs on in its thread."""
-    cell = _cells(host[0])[("host", "sqlite", "func-timeout")]
-    assert cell["stops"] == "control back only: the work ran on", cell
-    assert cell["exception"] == "func_timeout.exceptions.FunctionTimedOut" and cell["told_apart"] == "by type", cell
-
-
-@pytest.mark.slow
 def test_the_target_line_weighs_the_labs_strategy_against_the_best_library(host):
     """One target line per workload run with its recommended strategy: met or missed, as its own rows say."""
     result, out = host
