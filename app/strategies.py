@@ -501,7 +501,8 @@ def run(strategy: str, rows: int, timeout: float, threads: int = 1, clock: Clock
     if connection not in CONNECTIONS:
         raise ValueError(f"connection={connection!r}: expected one of {', '.join(CONNECTIONS)}")
     if connection != "per-call" and axes.STRATEGIES[strategy].per_call_connection:
-        raise ValueError(f"connection={connection!r}: {strategy} opens its connection in a process or thread per call")
+        where = "a task process" if axes.STRATEGIES[strategy].starts_processes else "a thread of its own"
+        raise ValueError(f"connection={connection!r}: {strategy} opens its connection in {where} per call")
     marks = _Marks(strategy, connection, workload)
     called = time.monotonic()
     clock = clock or Clock(called, "call")
