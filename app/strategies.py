@@ -413,23 +413,20 @@ def _wrapt_process(rows: int, timeout: float, threads: int, start: float, marks:
 
     `multiprocess` keeps a start method of its own (fork, even on 3.14): set to the worker's, as
     for every process strategy (START_METHOD or the queue's; forkserver is 3.14's default)."""
+    import multiprocessing
+
     import multiprocess
     from wrapt_timeout_decorator import timeout as wrapt_timeout
 
-    if multiprocess.get_start_method(allow_none=True) != _stdlib_start_method():
-        multiprocess.set_start_method(_stdlib_start_method(), force=True)
+    method = multiprocessing.get_start_method()
+    if multiprocess.get_start_method(allow_none=True) != method:
+        multiprocess.set_start_method(method, force=True)
     try:
         limited = wrapt_timeout(_left(start, timeout), use_signals=False)(workloads.timed_work)
         value, marks.work = limited(marks.workload, rows, threads)
         return value
     finally:
         marks.stop()
-
-
-def _stdlib_start_method() -> str:
-    import multiprocessing
-
-    return multiprocessing.get_start_method()
 
 
 def _wrapt_signals(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
