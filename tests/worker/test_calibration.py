@@ -18,7 +18,7 @@ from app.kernel import defaults
 from app import query
 
 
-# Both ways, for a median of three timed right after the measurement on the same quiet cores: tight
+# Both ways, for a median of three measurements against a median of three timed right after: tight
 # enough that a calibration off by 2x fails, loose enough for a core taken now and then.
 FACTOR = labtest.threshold("LAB_TEST_CALIBRATION_FACTOR", 1.5)
 # A worker's measurement, made while the run's other worker started on the same two cores, against
@@ -46,7 +46,8 @@ def timed_execute(rows: int) -> float:
 
 def test_a_query_sized_for_n_seconds_runs_about_n_seconds():
     """rows_for(0.5) gives a query of about 0.5 s by the clock, and seconds_for predicts another size's time as well."""
-    cal = calibrate.measure(1)
+    # the median of three measurements: one taken while a core was busy elsewhere is outvoted
+    cal = sorted((calibrate.measure(1) for _ in range(3)), key=lambda c: c.rows_per_second)[1]
     rows = cal.rows_for(0.5)
     took = timed_execute(rows)
     assert 0.5 / FACTOR < took < 0.5 * FACTOR, f"{rows:,} rows took {took:.3f}s; calibration {cal}"
