@@ -96,7 +96,7 @@ def _announce(**_):
     from .measure.calibrate import cached
 
     log.warning("calibration: %s", cached(CONFIG.duckdb_threads, CONFIG.calibration_dir, workload=CONFIG.workload).describe())
-    facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items())
+    facts = " ".join(f"{k}={v}" for k, v in RUNTIME.items() if v is not None)
     log.warning(
         "worker=%s queue=%s strategy=%s workload=%s pool=%s concurrency=%s cleanup=%d broker=%s %s",
         CONFIG.worker_name,

@@ -397,6 +397,13 @@ PEBBLE_POOL = _PebblePool()
 os.register_at_fork(after_in_child=PEBBLE_POOL._after_fork)
 
 
+def close_pools() -> None:
+    """Stop the pools a strategy keeps (`Strategy.keeps_workers`), their own way. Call it before
+    reaping the task processes: pebble's pool does not survive its idle worker being killed (the
+    next call fails with BrokenProcessPool, every later one with RuntimeError "Unexpected error within the Pool")."""
+    PEBBLE_POOL.close()
+
+
 def _pebble_pool(rows: int, timeout: float, threads: int, start: float, marks: _Marks) -> int:
     """pebble.ProcessPool.schedule(timeout=): the pool stops the worker process at the deadline and starts another."""
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-from .kernel import interpreter
+from .kernel import axes, interpreter
 from .kernel.config import WorkerConfig
 from .kernel.envparse import ConfigError
 
@@ -38,7 +38,9 @@ if CONFIG.start_method:
 # Import DuckDB at start-up, as a real worker would: on a free-threaded build this import is what
 # turns the GIL back on unless PYTHON_GIL=0, and every record reports the state after it.
 try:
-    RUNTIME = interpreter.describe()
+    # the timeout library the worker's strategy measures, as installed (docs/libraries.md)
+    _LIBRARY = axes.STRATEGIES[CONFIG.strategy].library
+    RUNTIME = {**interpreter.describe(), "library": _LIBRARY, "library_version": interpreter.package_version(_LIBRARY)}
 except ImportError as exc:
     # Said here: Celery's `-A app` swallows an ImportError raised while importing app.celery and
     # reports "Module 'app' has no attribute 'celery'" instead (celery/app/utils.py find_app).

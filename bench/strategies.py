@@ -133,6 +133,7 @@ class Child:
             self.mp.set_start_method(start, force=True)
 
     def reap_all(self) -> None:
+        self.strategies.close_pools()  # a kept pool's way, before the reaper kills its idle worker
         self.reap(grace=self.args.cleanup_grace)
 
     def calibrate(self) -> int:
@@ -180,7 +181,9 @@ class Child:
                     p, w = plain(), wrapped()
                 plains.append(p)
                 diffs[name].append(w - p)
-            self.reap_all()  # zombies of finished calls are not what this phase measures
+        # once, at the end: reaping between rounds would kill the pool pebble-pool keeps (its per-call
+        # cost is that of a kept pool); finished calls' zombies are reaped by the next start meanwhile
+        self.reap_all()
         out = {}
         for name, values in diffs.items():
             w = _median_ci(wrapper[name])
@@ -339,6 +342,11 @@ def baseline_name(build: dict) -> str:
     return BASELINE["name"] or f"process@{build['default_start_method']}"
 
 
+def failed_every_call(v: dict) -> bool:
+    """No call timed out or ran to its end: each raised something else (the variant measured nothing)."""
+    return not v["outcomes"].get("timeout") and not v["outcomes"].get("ok")
+
+
 def table(result: dict) -> str:
     headers = ["build", "strategy", "overshoot p50", "overshoot p99", "CPU after deadline / timeout",
                "overhead / call", "vs plain call [95% CI]", "left after N (run/zomb)"]
@@ -348,6 +356,9 @@ def table(result: dict) -> str:
         base = variants.get(baseline_name(data)) or {}
         bo, bov = base.get("overshoot_ms", {}), base.get("overhead") or {}
         for name, v in variants.items():
+            if failed_every_call(v):  # nothing below was measured
+                rows.append([build, name, "every call failed: " + "; ".join(v["errors"])[:60]] + ["-"] * 5)
+                continue
             ov, over = v["overhead"], v["overshoot_ms"]
             vs = "-" if ov["vs_plain_ms"] is None else (
                 f"{ov['vs_plain_ms']:+.1f} ms [{ov['vs_plain_ci95_ms'][0]:+.0f}, {ov['vs_plain_ci95_ms'][1]:+.0f}]")
@@ -404,6 +415,8 @@ def verdicts(result: dict) -> list[str]:
     for build, data in result["builds"].items():
         scored = []
         for name, v in data["variants"].items():
+            if failed_every_call(v):
+                continue
             c = checks(v)
             p99 = v["overshoot_ms"]["p99"]
             scored.append((-sum(ok for _, ok, _ in c), float("inf") if p99 is None else p99, name, c))

@@ -209,11 +209,14 @@ class Child:
         impl = self.workloads.get(workload)
         if not self.strategies.supports(strategy, workload):
             return {"strategy": strategy, "stops": "no such stop", "calls": []}
-        if st.starts_processes:  # a worker starts its forkserver once: not inside the first measured call
+        if st.starts_processes:  # a worker starts its forkserver (or its pool) once: not inside a measured call
             self.strategies.run(strategy, 1, 30.0, workload=workload)
-            self.reap(grace=0.2)
+            if not st.keeps_workers:
+                self.reap(grace=0.2)
         calls = []
         for _ in range(a.calls):
+            # a kept pool's worker runs the call: watch it, not the idle one the pool starts in its place
+            kept = [p.pid for p in self.probe.snapshot().tasks if not p.zombie] if st.keeps_workers else []
             out = self.strategies.run(strategy, size, a.timeout, workload=workload)
             returned = time.monotonic()
             deadline = out.started_at + a.timeout
@@ -222,7 +225,7 @@ class Child:
                     "back_ms": round((out.elapsed - a.timeout) * 1000, 2),
                     "stopped_ms": None if out.stopped is None else round((out.stopped - a.timeout) * 1000, 2)}
             if st.starts_processes:
-                tasks = [p.pid for p in self.probe.snapshot().tasks if not p.zombie]
+                tasks = kept or [p.pid for p in self.probe.snapshot().tasks if not p.zombie]
                 exits: dict = {}
                 if st.cleans_up and out.outcome == "timeout":
                     # the clean-up reaps our own children itself: its counts say how each one ended
@@ -242,6 +245,7 @@ class Child:
             time.sleep(a.settle)
             call["end"] = round(time.monotonic(), 4)
             calls.append(call)
+        self.strategies.close_pools()  # a kept pool's way, before the reaper kills its idle worker
         self.reap(grace=0.2)  # whatever is left (zombies), before the next cell
         usable = None
         if not st.starts_processes:
@@ -434,6 +438,8 @@ def summarize(result: dict, timeout: float) -> list[dict]:
 def _stopped(call: dict, ended_ms: float | None, late_ms: float) -> bool:
     """Whether the call's work was stopped: its task process killed by a signal, else its work ended in the first
     LATE share of what was left of it at the deadline (a task process that exited 0 finished its call)."""
+    if call["outcome"] not in ("timeout", "ok"):  # the call failed some other way: nothing was stopped
+        return False
     exits = call.get("task_exits") or []
     if exits:
         return all(e.startswith("signal") for e in exits)

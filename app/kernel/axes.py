@@ -84,12 +84,14 @@ class Strategy:
     signs: tuple[Sign, ...]  # how its timeout shows to the caller
     pool: str = "solo"  # the Celery pool its worker runs in unless the queue names another (a key of POOLS)
     starts_processes: bool = False  # a process per call: the start method is a second axis
+    keeps_workers: bool = False  # its processes outlive the call, reused by the next (a pool's): not leftovers
     cleans_up: bool = False  # the task reaps the task processes after a timeout (app/cleanup.py)
     time_limits: bool = False  # the producer sends Celery's soft/hard time limits with the task
     main_thread: bool = False  # needs the main thread (SIGALRM)
     stop: str | None = None  # the workload's own stop it uses (a name of Workload.stops); None: works on any
     own_thread: bool = False  # the call runs in a thread the strategy starts per call (no reused connection)
     library: str | None = None  # the PyPI package it measures (pinned in requirements/lab.txt); None: the lab's own
+    raises: Sign | None = None  # the exception the library documents for a timeout (a library's strategy)
 
     @property
     def per_call_connection(self) -> bool:
@@ -111,13 +113,14 @@ class Strategy:
 
 STRATEGY_LIST = (
     Strategy("process", "_process", "timeout-decorator, use_signals=False: the article's baseline",
-             (DECORATOR_TIMEOUT,), starts_processes=True, library="timeout-decorator"),
+             (DECORATOR_TIMEOUT,), starts_processes=True, library="timeout-decorator", raises=DECORATOR_TIMEOUT),
     Strategy("process+cleanup", "_process",
              "the same, then the task reaps its task processes with psutil (the article's fix)",
-             (DECORATOR_TIMEOUT,), starts_processes=True, cleans_up=True, library="timeout-decorator"),
+             (DECORATOR_TIMEOUT,), starts_processes=True, cleans_up=True, library="timeout-decorator",
+             raises=DECORATOR_TIMEOUT),
     Strategy("signals", "_signals", "timeout-decorator with SIGALRM (main thread only)",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB, ANY_TIMEOUT_ERROR), main_thread=True,
-             library="timeout-decorator"),
+             library="timeout-decorator", raises=DECORATOR_TIMEOUT),
     Strategy("interrupt", "_interrupt", "a watchdog thread calls con.interrupt() at the deadline",
              (DECORATOR_TIMEOUT, DUCKDB_INTERRUPT), stop="interrupt"),
     Strategy("deadline", "_deadline", "DuckDB's own SET max_execution_time; no thread, no process",
@@ -128,19 +131,23 @@ STRATEGY_LIST = (
              pool="prefork", time_limits=True),
     # The libraries a Celery engineer picks from PyPI, as their documentation shows them (docs/libraries.md)
     Strategy("pebble", "_pebble", "pebble: concurrent.process(timeout=), a process per call",
-             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="pebble"),
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="pebble", raises=ANY_TIMEOUT_ERROR),
     Strategy("pebble-pool", "_pebble_pool", "pebble: ProcessPool.schedule(timeout=), one worker process kept",
-             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="pebble"),
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, keeps_workers=True, library="pebble",
+             raises=ANY_TIMEOUT_ERROR),
     Strategy("wrapt-process", "_wrapt_process", "wrapt-timeout-decorator, use_signals=False: a multiprocess process",
-             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="wrapt-timeout-decorator"),
+             (ANY_TIMEOUT_ERROR,), starts_processes=True, library="wrapt-timeout-decorator",
+             raises=ANY_TIMEOUT_ERROR),
     Strategy("wrapt-signals", "_wrapt_signals", "wrapt-timeout-decorator, use_signals=True: SIGALRM",
-             (ANY_TIMEOUT_ERROR, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), library="wrapt-timeout-decorator"),
+             (ANY_TIMEOUT_ERROR, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), library="wrapt-timeout-decorator",
+             raises=ANY_TIMEOUT_ERROR),
     Strategy("func-timeout", "_func_timeout", "func-timeout: the call in a thread, an async exception at the deadline",
-             (FUNC_TIMEOUT,), own_thread=True, library="func-timeout"),
+             (FUNC_TIMEOUT,), own_thread=True, library="func-timeout", raises=FUNC_TIMEOUT),
     Strategy("stopit-thread", "_stopit_thread", "stopit.ThreadingTimeout: an async exception into the caller's thread",
-             (STOPIT_TIMEOUT,), library="stopit"),
+             (STOPIT_TIMEOUT,), library="stopit", raises=STOPIT_TIMEOUT),
     Strategy("stopit-signal", "_stopit_signal", "stopit.SignalTimeout: SIGALRM, whole seconds (main thread only)",
-             (STOPIT_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), main_thread=True, library="stopit"),
+             (STOPIT_TIMEOUT, DUCKDB_INTERRUPT, SIGNAL_IN_DUCKDB), main_thread=True, library="stopit",
+             raises=STOPIT_TIMEOUT),
 )
 STRATEGIES = {s.name: s for s in STRATEGY_LIST}
 STRATEGY_NAMES = tuple(STRATEGIES)

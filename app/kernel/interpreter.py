@@ -19,6 +19,16 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
+def package_version(name: str | None) -> str | None:
+    """The installed version of a distribution (a timeout library's), or None: none asked, or not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name) if name else None
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def describe() -> dict:
     """Facts every record carries. Call after importing duckdb: that import can turn the GIL on."""
     import duckdb

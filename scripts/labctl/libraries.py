@@ -28,10 +28,9 @@ from typing import Mapping, Sequence
 
 from app.kernel import axes, stats, tables  # stdlib-only modules
 
-from . import parsing, paths, pools, runner
+from . import parsing, pools, runner
 from .parsing import COMMANDS, Parser
 from .runner import UsageError
-from .venvs import host_venv
 
 # Every library's documented call, and timeout-decorator's (the article's `process`); the lab's
 # clean-up variant is not a library's.
@@ -96,10 +95,29 @@ def record_verdict(r: dict, timeout: float, query_seconds: float, strategy: str)
 
 
 def escaped(r: dict, strategy: str) -> bool:
-    """The task failed with the strategy's own timeout exception: raised after the call, outside it."""
-    name = (r.get("exception_type") or "").rsplit(".", 1)[-1]
-    own = {sign.type.rsplit(".", 1)[-1] for sign in axes.STRATEGIES[strategy].signs} - {"TimeoutError", "RuntimeError"}
-    return r.get("elapsed") is None and name in own
+    """The task failed with the library's own timeout exception: raised after the call, outside it
+    (a builtin the library raises, such as TimeoutError, could have come from anywhere)."""
+    own = axes.STRATEGIES[strategy].raises
+    return r.get("elapsed") is None and own is not None and "." in own.type and r.get("exception_type") == own.type
+
+
+def label(exception_type: str | None) -> str:
+    """A short name that still says whose class it is: `timeout_decorator.TimeoutError`, builtin `TimeoutError`."""
+    if not exception_type:
+        return "none"
+    package, _, rest = exception_type.partition(".")
+    return f"{package}.{rest.rsplit('.', 1)[-1]}" if rest else package
+
+
+def told_apart(records: list[dict], strategy: str) -> str:
+    """Whether the caller can tell these timeouts from a real error: "yes" when every one raised the
+    library's own class, "no" when one raised a builtin (TimeoutError, DuckDB's RuntimeError) that the
+    call itself or anything else in the task raises too; "" when no record timed out."""
+    own = axes.STRATEGIES[strategy].raises
+    seen = {r.get("exception_type") for r in records if r.get("outcome") == "timeout" or escaped(r, strategy)}
+    if not seen:
+        return ""
+    return "yes" if own is not None and "." in own.type and seen == {own.type} else "no"
 
 
 def left_behind(records: list[dict]) -> str:
@@ -124,14 +142,16 @@ def summarize(records: list[dict], timeout: float, query_seconds: float, strateg
     if verdict == "error":
         return "error", pools.record_verdict(records[0], timeout, query_seconds)[1]
     mixed = "" if len(verdicts) == 1 else " (" + ", ".join(f"{v} {n}" for v, n in verdicts.items()) + ")"
-    exceptions = sorted({(r.get("exception_type") or "none").rsplit(".", 1)[-1] for r in records})
+    exceptions = sorted({label(r.get("exception_type")) for r in records})
     back = [r["overshoot"] for r in records if r.get("overshoot") is not None]
     elapsed = [r["elapsed"] for r in records if r.get("elapsed") is not None] or [0.0]
     seen = [r["seen_after"] for r in records if r.get("elapsed") is None and r.get("seen_after") is not None]
     when = (f"back +{stats.percentile(back, 0.5) * 1000:.0f}/+{max(back) * 1000:.0f} ms" if back
             else f"failed {stats.percentile(seen, 0.5):.1f} s after sending" if seen
             else f"ran {stats.percentile(elapsed, 0.5):.1f} s")
-    return verdict, f"{'/'.join(exceptions)} {when}{mixed}; {left_behind(records)}"
+    told = told_apart(records, strategy)
+    tail = f"; told apart: {told}" if told else ""
+    return verdict, f"{'/'.join(exceptions)} {when}{mixed}; {left_behind(records)}{tail}"
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -144,9 +164,8 @@ def interpreters(s: Settings, env: Mapping[str, str], say) -> tuple[dict[str, st
     """The python of each build asked for, and why a build is not run (no stand-ins: a row says what ran it)."""
     pythons, missing = {}, {}
     for build in s.builds:
-        python = (host_venv(env, say) if build == "host"
-                  else paths.venv_dir(s.python_version, build, env) / "bin" / "python")
-        if Path(python).exists():
+        python = pools.build_python(build, s.python_version, env, say)
+        if python is not None:
             pythons[build] = str(python)
         else:
             missing[build] = f"no CPython {s.python_version} {build} build (scripts/lab setup): not run"
@@ -201,6 +220,13 @@ def execute(s: Settings, env: Mapping[str, str], say=print) -> dict:
 # --- the tables -----------------------------------------------------------------------------------
 
 
+def installed(cells: list[Cell], build: str, strategy: str) -> str:
+    """The strategy's library and the version its workers on `build` reported ("pebble 5.2.3")."""
+    versions = {r.get("library_version") for c in cells if (c.build, c.strategy) == (build, strategy)
+                for r in c.records if r.get("library_version")}
+    return " ".join([axes.STRATEGIES[strategy].library, *sorted(versions)])
+
+
 def markdown(data: dict) -> str:
     cells = [Cell(**c) for c in data["cells"]]
     at = {(c.build, c.pool, c.workload, c.strategy): c for c in cells}
@@ -211,11 +237,13 @@ def markdown(data: dict) -> str:
            f"{data['timeout']:g} s deadline on a call sized to run {data['query_seconds']:g} s (calibrated on the "
            f"worker's interpreter), {data['broker']}. works / late (only once the C call returned) / ignored (no "
            "timeout) / error; the exception the caller saw; control back after the deadline, p50/max; what was "
-           "left when the settle window ended: task processes running, zombies, threads the call started.", ""]
+           "left when the settle window ended: task processes running, zombies, threads the call started; "
+           "told apart: whether every timeout raised the library's own class (yes), or a builtin the call or the "
+           "task could raise for another reason too (no: TimeoutError, DuckDB's RuntimeError).", ""]
     for build in builds:
         note = data["missing"].get(build)
         out += [f"## {build} build" + (f" ({note})" if note else ""), ""]
-        rows = [[f"`{st}` ({axes.STRATEGIES[st].library})", w]
+        rows = [[f"`{st}` ({installed(cells, build, st)})", w]
                 + [at[(build, p, w, st)].text() if (build, p, w, st) in at else "-" for p in pool_names]
                 for st, w in rows_of]
         out += [tables.render(["strategy (library)", "workload", *pool_names], rows, markdown=True), ""]

@@ -188,16 +188,25 @@ def command_for(build: str, pool: str, mechanism: str) -> str:
     return f"scripts/lab pools --builds {build} --pools {pool} --mechanisms {mechanism}"
 
 
+def build_python(build: str, python_version: str, env: Mapping[str, str], say) -> Path | None:
+    """A build's venv python: `host` is this machine's python3 in the lab's host venv; a 3.14 build's
+    when `scripts/lab setup` made it, else None."""
+    if build == "host":
+        return Path(host_venv(env, say))
+    python = paths.venv_dir(python_version, build, env) / "bin" / "python"
+    return python if python.exists() else None
+
+
 def interpreters(s: Settings, env: Mapping[str, str], say) -> tuple[dict[str, str], dict[str, str]]:
     """The python of each build asked for, and why a build is not run; this machine's python3
     stands in for the GIL build when the 3.14 builds are not there (said in the table)."""
     pythons, missing = {}, {}
     for build in s.builds:
-        python = paths.venv_dir(s.python_version, build, env) / "bin" / "python"
-        if python.exists():
+        python = build_python(build, s.python_version, env, say)
+        if python is not None:
             pythons[build] = str(python)
         elif build == "gil":
-            pythons[build] = str(host_venv(env, say))
+            pythons[build] = str(build_python("host", s.python_version, env, say))
             missing[build] = f"no CPython {s.python_version} gil build (scripts/lab setup): this machine's python3 stands in"
         else:
             missing[build] = f"no CPython {s.python_version} {build} build (scripts/lab setup): not run"

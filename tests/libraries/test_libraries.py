@@ -23,6 +23,10 @@ HEADINGS = {"host": "### host build", "gil": "### gil build", "nogil": "### nogi
 # runs to its end takes at least about its length; pebble's 3 s grace before SIGKILL stays well under it)
 LATE_SHARE = 0.7
 LEFT = re.compile(r"left (\d+) running, (\d+) zombies?, (\d+) threads?")
+TOLD = re.compile(r"; told apart: (yes|no)$")
+# the package each library's own classes live in (a timeout raised as one of them is told from a real error)
+PACKAGE = {"timeout-decorator": "timeout_decorator", "pebble": "pebble", "wrapt-timeout-decorator": "wrapt_timeout_decorator",
+           "func-timeout": "func_timeout", "stopit": "stopit"}
 
 
 def published() -> dict[tuple[str, str, str, str], str]:
@@ -30,7 +34,7 @@ def published() -> dict[tuple[str, str, str, str], str]:
     text = DOCS.read_text()
     out = {}
     for build, heading in HEADINGS.items():
-        section = text.split(heading, 1)[1].split("\n### ", 1)[0]
+        section = text.split(heading, 1)[1].split("\n### ", 1)[0].split("<!-- libraries:end", 1)[0]
         header, *rows = [line.strip().strip("|").strip().split(" | ") for line in section.splitlines()
                          if line.startswith("| ")]
         assert header[:2] == ["strategy (library)", "workload"] and rows, section
@@ -41,6 +45,9 @@ def published() -> dict[tuple[str, str, str, str], str]:
     return out
 
 
+# what requirements/lab.txt pins: every worker must report running exactly that
+PINNED = dict(line.split("==") for line in (labtest.REPO / "requirements" / "lab.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#"))
 PUBLISHED = published()
 CELLS = sorted({(p, w, s) for (_, p, w, s) in PUBLISHED})
 
@@ -98,6 +105,20 @@ def assert_as_published(got: dict, want_text: str) -> None:
     if "settled" in last:  # a worker's record (a failed task has only the producer's)
         assert (running, zombies) == (last["running_after_settle"], last["settled"]["zombies"]), (got["detail"], last)
     assert threads == max(r.get("threads_left", 0) for r in records), got["detail"]
+    assert_told_apart(got, want_text, [r for r, verdict in zip(records, seen) if verdict in ("works", "late")])
+
+
+def assert_told_apart(got: dict, want_text: str, timed_out: list[dict]) -> None:
+    """"told apart" is yes exactly when every timeout raised a class of the library's own package, and as published."""
+    told = TOLD.search(got["detail"])
+    if not timed_out:
+        assert told is None, got["detail"]
+        return
+    package = PACKAGE[axes.STRATEGIES[got["strategy"]].library]
+    want = "yes" if all((r["exception_type"] or "").split(".")[0] == package for r in timed_out) else "no"
+    assert told and told.group(1) == want, (got["detail"], [r["exception_type"] for r in timed_out])
+    published = TOLD.search(want_text)
+    assert published and published.group(1) == want, (want_text, got["detail"])
 
 
 def test_the_published_tables_cover_every_library_pool_workload_and_build():
@@ -119,3 +140,31 @@ def test_cell_is_what_the_library_does(libraries_run, pool, workload, strategy):
         got = cell(libraries_run, build, pool, workload, strategy)
         assert_as_published(got, PUBLISHED[(build, pool, workload, strategy)])
         assert got["command"] == libraries.command_for(build, pool, workload, strategy)
+        library = axes.STRATEGIES[strategy].library
+        reported = [(r["library"], r["library_version"]) for r in got["records"] if "library_version" in r]
+        assert len(reported) >= 1 or got["verdict"] == "error", got["records"]
+        assert set(reported) <= {(library, PINNED[library])}, (reported, PINNED[library])
+
+
+def test_every_library_strategy_names_the_exception_it_documents():
+    """A library's strategy declares the class a timeout raises, and only the libraries' own classes count as told apart."""
+    declared = {s: axes.STRATEGIES[s].raises for s in libraries.STRATEGIES}
+    assert len(declared) == 9 and all(declared.values()), declared
+    assert {s for s, sign in declared.items() if "." in sign.type} == {
+        "process", "signals", "func-timeout", "stopit-thread", "stopit-signal"}
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--strategies", "deadline"], "STRATEGIES='deadline': expected all, or a comma-separated list of process"),
+    (["--builds", "pypy"], "BUILDS='pypy': expected"),
+    (["--iterations", "0"], "--iterations 0: expected a whole number from 1 to 20"),
+    (["--iterations", "1.5"], "--iterations 1.5: expected a whole number from 1 to 20"),
+    (["--timeout", "9"], "--timeout 9: expected seconds from 0.05 to 5"),
+    (["--query-seconds", "1"], "--query-seconds 1: expected at least"),
+    (["--bogus"], "unknown option --bogus"),
+])
+def test_bad_flags_are_one_line_and_exit_2(tmp_path, args, says):
+    """A bad flag is one line naming it and what is accepted, exit 2, and no run folder."""
+    done = labtest.lab("libraries", *args, env=labtest.base_env(tmp_path), timeout=60)
+    assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "results").exists()
