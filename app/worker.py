@@ -38,14 +38,15 @@ if CONFIG.start_method:
 # Import DuckDB at start-up, as a real worker would: on a free-threaded build this import is what
 # turns the GIL back on unless PYTHON_GIL=0, and every record reports the state after it.
 try:
-    # the timeout library the worker's strategy measures, as installed (docs/libraries.md)
-    _LIBRARY = axes.STRATEGIES[CONFIG.strategy].library
-    RUNTIME = {**interpreter.describe(), "library": _LIBRARY, "library_version": interpreter.package_version(_LIBRARY)}
+    RUNTIME = interpreter.describe()
 except ImportError as exc:
     # Said here: Celery's `-A app` swallows an ImportError raised while importing app.celery and
     # reports "Module 'app' has no attribute 'celery'" instead (celery/app/utils.py find_app).
     print(f"worker: cannot import duckdb - {type(exc).__name__}: {exc}", file=sys.stderr)
     raise SystemExit(1) from None
+# the timeout library the worker's strategy measures, as installed (docs/libraries.md)
+_LIBRARY = axes.STRATEGIES[CONFIG.strategy].library
+RUNTIME.update(library=_LIBRARY, library_version=interpreter.package_version(_LIBRARY))
 
 
 POOL: dict = {"pool": None, "concurrency": None}

@@ -94,6 +94,12 @@ class Strategy:
     raises: Sign | None = None  # the exception the library documents for a timeout (a library's strategy)
 
     @property
+    def own_exception(self) -> str | None:
+        """`raises` when it is a class of the library's own (records name builtins without a module);
+        None for a builtin, which anything else in the task could raise too, or the lab's own strategy."""
+        return self.raises.type if self.raises is not None and "." in self.raises.type else None
+
+    @property
     def per_call_connection(self) -> bool:
         """Whether its connection lives in a process or thread started per call, which it cannot outlive."""
         return self.starts_processes or self.own_thread

@@ -97,8 +97,8 @@ def record_verdict(r: dict, timeout: float, query_seconds: float, strategy: str)
 def escaped(r: dict, strategy: str) -> bool:
     """The task failed with the library's own timeout exception: raised after the call, outside it
     (a builtin the library raises, such as TimeoutError, could have come from anywhere)."""
-    own = axes.STRATEGIES[strategy].raises
-    return r.get("elapsed") is None and own is not None and "." in own.type and r.get("exception_type") == own.type
+    own = axes.STRATEGIES[strategy].own_exception
+    return r.get("elapsed") is None and own is not None and r.get("exception_type") == own
 
 
 def label(exception_type: str | None) -> str:
@@ -113,11 +113,11 @@ def told_apart(records: list[dict], strategy: str) -> str:
     """Whether the caller can tell these timeouts from a real error: "yes" when every one raised the
     library's own class, "no" when one raised a builtin (TimeoutError, DuckDB's RuntimeError) that the
     call itself or anything else in the task raises too; "" when no record timed out."""
-    own = axes.STRATEGIES[strategy].raises
+    own = axes.STRATEGIES[strategy].own_exception
     seen = {r.get("exception_type") for r in records if r.get("outcome") == "timeout" or escaped(r, strategy)}
     if not seen:
         return ""
-    return "yes" if own is not None and "." in own.type and seen == {own.type} else "no"
+    return "yes" if own is not None and seen == {own} else "no"
 
 
 def left_behind(records: list[dict]) -> str:
