@@ -97,6 +97,13 @@ def lab(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess
     )
 
 
+def assert_lab_rejects(tmp_path: Path, command: str, args: list[str], says: str) -> None:
+    """`scripts/lab COMMAND ARGS` refuses them: one line on stderr holding `says`, exit 2, and no run folder."""
+    done = lab(command, *args, env=base_env(tmp_path), timeout=60)
+    assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def run_dirs(results: Path) -> list[Path]:
     return sorted(p for p in results.iterdir() if (p / "records.jsonl").exists()) if results.exists() else []
 
